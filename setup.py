@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+version = {}
+with open('mmhatnet/version.py') as f:
+    exec(f.read(), version)
+
+setup(
+    name='mmhatnet',
+    version=version['__version__'],
+    description='HAT-Net (Vision Transformers with Hierarchical Attention) '
+    'as an OpenMMLab backbone plugin',
+    long_description=open('README.md').read() if __import__('os').path.exists('README.md') else '',
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['mmhatnet', 'mmhatnet.*']),
+    python_requires='>=3.8',
+    install_requires=['torch>=1.12', 'mmengine>=0.10.0'],
+    extras_require={
+        'det': ['mmdet>=3.0.0'],
+        'seg': ['mmsegmentation>=1.0.0', 'ftfy', 'regex'],
+        'cls': ['mmpretrain>=1.0.0'],
+        'tests': ['pytest'],
+    },
+    license='MIT',
+    zip_safe=False,
+)

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Set up everything mmhatnet needs in a virtual environment (default: ./.venv).
+#
+#   bash tools/install.sh            # idempotent; a second run takes seconds
+#
+# What it installs, and the traps it steps around:
+#   * Python 3.11 venv; setuptools >=77,<82 (mmcv's setup.py and mmengine import
+#     pkg_resources, which setuptools 82 removed).
+#   * torch 2.14.1 + torchvision 0.29.1.
+#   * mmcv 2.1.0 WITH its C++ ops (CUDA ops too when a GPU is visible or
+#     FORCE_CUDA=1). PyPI has only its sdist; we build it without build
+#     isolation (isolation builds against a different torch and silently drops
+#     the ops) and patch its hard-coded -std=c++17 to -std=c++20 (torch >= 2.14
+#     headers need it). The build takes ~20 min on 2 cores, so the wheel is
+#     cached under $MMHATNET_CACHE (default ~/.cache/mmhatnet), keyed by the
+#     mmcv, torch (+CUDA) and Python versions and the op flavour: a wheel built
+#     against another torch is never reused.
+#   * mmengine 0.10.7, mmdet 3.3.0, mmsegmentation 1.2.2 (+ ftfy, regex, which it
+#     imports but does not declare), mmpretrain 1.2.0. Never `transformers`: its
+#     presence breaks `import mmpretrain`.
+#   * mmhatnet itself, editable.
+# Finally it imports mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models and
+# mmhatnet, runs one mmcv op, and fails loudly if anything is missing.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${MMHATNET_VENV:-$ROOT/.venv}"
+CACHE="${MMHATNET_CACHE:-$HOME/.cache/mmhatnet}"
+PYTHON="${PYTHON:-python3.11}"
+
+TORCH_VERSION=2.14.1
+TORCHVISION_VERSION=0.29.1
+MMCV_VERSION=2.1.0
+
+log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31m[install] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
+
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found; install Python 3.11 or set PYTHON=/path/to/python3.11"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check)
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+  || die "$VENV is not a Python 3.11 environment; remove it and run again"
+
+log "build tools (setuptools>=77,<82 keeps pkg_resources)"
+"${PIP[@]}" install -q --upgrade "pip<26.2" "setuptools>=77,<82" wheel ninja
+
+log "torch $TORCH_VERSION, torchvision $TORCHVISION_VERSION"
+"${PIP[@]}" install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "numpy<2.3"
+
+log "mmengine and the pure-Python dependencies of the OpenMMLab stack"
+"${PIP[@]}" install -q "mmengine==0.10.7" "opencv-python-headless<4.12" addict yapf packaging Pillow pyyaml \
+  pycocotools scipy matplotlib terminaltables shapely six ftfy regex prettytable pytest
+
+# ---------------------------------------------------------------- mmcv with ops
+WITH_CUDA=0
+if [ "${FORCE_CUDA:-0}" = "1" ] || "$PY" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  WITH_CUDA=1
+fi
+TORCH_TAG="$("$PY" -c 'import torch; print(torch.__version__.replace("+", "_") + "-cuda" + str(torch.version.cuda))')"
+PY_TAG="$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+FLAVOUR=$([ "$WITH_CUDA" = 1 ] && echo cudaops || echo cpuops)
+WHEEL_DIR="$CACHE/wheels/mmcv-$MMCV_VERSION/torch-$TORCH_TAG/$PY_TAG-$FLAVOUR"
+
+mmcv_ok() {
+  "$PY" - "$WITH_CUDA" <<'EOF' 2>/dev/null
+import sys
+import torch
+import mmcv
+from mmcv.ops import nms
+assert mmcv.__version__ == '2.1.0', mmcv.__version__
+boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]])
+scores = torch.tensor([0.9, 0.8, 0.7])
+_, keep = nms(boxes, scores, 0.5)
+assert keep.tolist() == [0, 2], keep
+if sys.argv[1] == '1':
+    _, keep = nms(boxes.cuda(), scores.cuda(), 0.5)
+    assert keep.cpu().tolist() == [0, 2]
+EOF
+}
+
+if mmcv_ok; then
+  log "mmcv $MMCV_VERSION with ops already installed"
+else
+  if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
+    log "building mmcv $MMCV_VERSION with $FLAVOUR against torch $TORCH_TAG (about 20 min on 2 cores)"
+    BUILD="$(mktemp -d)"
+    trap 'rm -rf "$BUILD"' EXIT
+    "${PIP[@]}" download -q --no-deps --no-build-isolation --no-binary=:all: "mmcv==$MMCV_VERSION" -d "$BUILD"
+    tar -xzf "$BUILD"/mmcv-"$MMCV_VERSION".tar.gz -C "$BUILD"
+    SRC="$BUILD/mmcv-$MMCV_VERSION"
+    # torch >= 2.14 headers use C++20 features; the sdist hard-codes c++17.
+    sed -i 's/-std=c++1[47]/-std=c++20/g' "$SRC/setup.py"
+    grep -q -- '-std=c++20' "$SRC/setup.py" || die "could not patch mmcv's C++ standard flag"
+    mkdir -p "$WHEEL_DIR.partial"
+    (cd "$SRC" && MMCV_WITH_OPS=1 FORCE_CUDA="$WITH_CUDA" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+      "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$WHEEL_DIR.partial" . ) \
+      || die "mmcv build failed (see the compiler output above)"
+    # publish the cache entry only once the wheel is complete
+    rm -rf "$WHEEL_DIR" && mkdir -p "$(dirname "$WHEEL_DIR")" && mv "$WHEEL_DIR.partial" "$WHEEL_DIR"
+  else
+    log "using cached mmcv wheel from $WHEEL_DIR"
+  fi
+  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
+  mmcv_ok || die "mmcv $MMCV_VERSION is installed but its C++ ops do not work; remove $WHEEL_DIR and run again"
+fi
+
+# ------------------------------------------------------- downstream libraries
+log "mmdet 3.3.0, mmsegmentation 1.2.2, mmpretrain 1.2.0"
+"${PIP[@]}" install -q "mmdet==3.3.0" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" "mmcv==$MMCV_VERSION"
+if "$PY" -c 'import transformers' 2>/dev/null; then
+  log "removing transformers (it breaks mmpretrain's import)"
+  "${PIP[@]}" uninstall -y -q transformers
+fi
+
+log "mmhatnet (editable)"
+"${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
+
+log "verifying the stack"
+"$PY" - <<'EOF' || die "the installed stack does not import; see the traceback above"
+import mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models, mmhatnet  # noqa: F401
+import mmcv, mmdet, mmseg, mmpretrain, mmengine, torch
+print('[install] ok: torch', torch.__version__, '| mmcv', mmcv.__version__, '(ops)',
+      '| mmengine', mmengine.__version__, '| mmdet', mmdet.__version__,
+      '| mmseg', mmseg.__version__, '| mmpretrain', mmpretrain.__version__,
+      '| mmhatnet', mmhatnet.__version__)
+EOF
+mmcv_ok || die "mmcv ops stopped working after installing the downstream libraries"
