@@ -1,0 +1,3 @@
+from .hatnet import HATNet
+
+__all__ = ['HATNet']
