@@ -53,7 +53,7 @@ log "torch $TORCH_VERSION, torchvision $TORCHVISION_VERSION"
 "${PIP[@]}" install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "numpy<2.3"
 
 log "mmengine and the pure-Python dependencies of the OpenMMLab stack"
-"${PIP[@]}" install -q "mmengine==0.10.7" "opencv-python-headless<4.12" addict yapf packaging Pillow pyyaml \
+"${PIP[@]}" install -q "mmengine==0.10.7" "opencv-python>=4.8,<4.12" addict yapf packaging Pillow pyyaml \
   pycocotools scipy matplotlib terminaltables shapely six ftfy regex prettytable pytest
 
 # ---------------------------------------------------------------- mmcv with ops
