@@ -1,0 +1,8 @@
+# RetinaNet with HAT-Net-Medium, 1x on COCO: as retinanet_hatnet_small.py.
+_base_ = './retinanet_hatnet_small.py'
+
+pretrained = 'https://github.com/yun-liu/TransCNN/releases/download/v1.0/TransCNN-Medium.pth'  # noqa: E501
+model = dict(
+    backbone=dict(
+        arch='medium', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    neck=dict(in_channels=[64, 128, 320, 512]))

@@ -1,0 +1,215 @@
+"""The toy dataset generator writes valid, learnable, reproducible data."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools.coco import COCO
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOL = osp.join(ROOT, 'tools', 'dataset_converters', 'make_toy_data.py')
+
+
+def _load_tool():
+    # tools/ is not a package, so import the script by its path.
+    spec = importlib.util.spec_from_file_location('make_toy_data', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+toy = _load_tool()
+
+
+def _read_tree(root):
+    """{relative path: bytes} of every file under ``root``."""
+    tree = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = osp.join(folder, name)
+            with open(path, 'rb') as f:
+                tree[osp.relpath(path, root)] = f.read()
+    return tree
+
+
+def _polygon_area(flat):
+    x, y = np.asarray(flat[0::2]), np.asarray(flat[1::2])
+    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+@pytest.fixture(scope='module')
+def coco_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('coco'))
+    summary = toy.make_coco(root, 8, 4, size=96, seed=0)
+    assert summary.startswith('coco:') and root in summary
+    return root
+
+
+@pytest.mark.parametrize('split, count', [('train', 8), ('val', 4)])
+def test_coco_annotations_are_valid_and_tight(coco_root, split, count):
+    coco = COCO(osp.join(coco_root, 'annotations',
+                         f'instances_{split}2017.json'))
+    cats = coco.loadCats(coco.getCatIds())
+    assert [c['id'] for c in cats] == [1, 2, 3, 4]
+    assert tuple(c['name'] for c in cats) == toy.COCO_CLASSES
+    assert len(coco.getImgIds()) == count
+    widths = set()
+    for img_id in coco.getImgIds():
+        info = coco.loadImgs(img_id)[0]
+        W, H = info['width'], info['height']
+        widths.add(W)
+        with Image.open(osp.join(coco_root, f'{split}2017',
+                                 info['file_name'])) as im:
+            assert im.size == (W, H) and im.mode == 'RGB'
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=img_id))
+        assert 1 <= len(anns) <= 4
+        for ann in anns:
+            assert ann['category_id'] in coco.getCatIds()
+            assert ann['iscrowd'] == 0
+            x, y, w, h = ann['bbox']
+            assert 0 <= x and 0 <= y and x + w <= W and y + h <= H
+            # Extent between ~12% and ~45% of the short side (a rotated
+            # triangle spans at least 3/4 of its nominal size).
+            assert 0.08 * H <= max(w, h) <= 0.46 * H
+            [poly] = ann['segmentation']
+            assert len(poly) >= 6 and len(poly) % 2 == 0
+            xs, ys = poly[0::2], poly[1::2]
+            assert min(xs) == pytest.approx(x, abs=1e-6)
+            assert min(ys) == pytest.approx(y, abs=1e-6)
+            assert max(xs) == pytest.approx(x + w, abs=1e-6)
+            assert max(ys) == pytest.approx(y + h, abs=1e-6)
+            assert ann['area'] == pytest.approx(_polygon_area(poly), abs=0.01)
+            # The rasterised polygon covers about as many pixels as its
+            # area says, i.e. it is a simple, correctly ordered polygon.
+            assert coco.annToMask(ann).sum() == pytest.approx(
+                ann['area'], rel=0.15)
+    assert widths != {96}, 'non-square images should occur'
+
+
+def test_coco_polygons_follow_the_drawn_shapes(coco_root):
+    """Pixels inside each visible polygon have the colour of its class."""
+    coco = COCO(osp.join(coco_root, 'annotations',
+                         'instances_train2017.json'))
+    checked = 0
+    for img_id in coco.getImgIds():
+        info = coco.loadImgs(img_id)[0]
+        img = np.asarray(Image.open(
+            osp.join(coco_root, 'train2017', info['file_name'])), np.float32)
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=img_id))
+        masks = [coco.annToMask(a).astype(bool) for a in anns]
+        for i, ann in enumerate(anns):
+            # Annotations are in drawing order: later ones may cover it.
+            visible = masks[i].copy()
+            for later in masks[i + 1:]:
+                visible &= ~later
+            if visible.sum() < 30:
+                continue
+            colour = toy.SHAPE_COLOURS[ann['category_id'] - 1]
+            mean = img[visible].mean(axis=0)
+            assert np.abs(mean - colour).max() < 40, (ann, mean)
+            checked += 1
+    assert checked >= 8
+
+
+@pytest.mark.parametrize('layout', ['coco', 'ade', 'imagenet'])
+def test_same_seed_gives_identical_bytes(tmp_path, layout):
+    make = toy.MAKERS[layout]
+    make(str(tmp_path / 'a'), 3, 2, 64, 7)
+    make(str(tmp_path / 'b'), 3, 2, 64, 7)
+    make(str(tmp_path / 'c'), 3, 2, 64, 8)
+    first = _read_tree(tmp_path / 'a')
+    assert len(first) >= 5
+    assert first == _read_tree(tmp_path / 'b')
+    assert first != _read_tree(tmp_path / 'c')
+
+
+def test_ade_layout_and_label_maps(tmp_path):
+    root = str(tmp_path)
+    toy.make_ade(root, 6, 3, size=96, seed=0)
+    num_labels = len(toy.ADE_CLASSES)
+    assert toy.ADE_CLASSES[0] == 'background'
+    for folder, split, count in (('training', 'train', 6),
+                                 ('validation', 'val', 3)):
+        images = sorted(os.listdir(osp.join(root, 'images', folder)))
+        labels = sorted(os.listdir(osp.join(root, 'annotations', folder)))
+        assert len(images) == count
+        assert images[0] == f'ADE_{split}_00000001.jpg'
+        assert [n[:-4] for n in images] == [n[:-4] for n in labels]
+        for img_name, label_name in zip(images, labels):
+            img = Image.open(osp.join(root, 'images', folder, img_name))
+            seg = Image.open(osp.join(root, 'annotations', folder,
+                                      label_name))
+            assert seg.mode == 'L' and seg.size == img.size
+            seg = np.asarray(seg)
+            assert seg.dtype == np.uint8 and seg.ndim == 2
+            values = set(np.unique(seg).tolist())
+            assert values <= set(range(num_labels + 1))
+            # ignore (0), background (1) and at least one shape.
+            assert {0, 1} <= values and max(values) >= 2
+            assert (seg == 1).mean() > 0.3
+            pixels = np.asarray(img.convert('RGB'), np.float32)
+            for value in values - {0, 1}:
+                mean = pixels[seg == value].mean(axis=0)
+                colour = toy.SHAPE_COLOURS[value - 2]
+                assert np.abs(mean - colour).max() < 40
+
+
+def test_imagenet_layout_and_meta(tmp_path):
+    root = str(tmp_path)
+    toy.make_imagenet(root, 8, 4, size=64, seed=0)
+    with open(osp.join(root, 'classes.txt')) as f:
+        assert tuple(f.read().split('\n')[:-1]) == toy.IMAGENET_CLASSES
+    for split, count in (('train', 8), ('val', 4)):
+        assert sorted(os.listdir(osp.join(root, split))) == sorted(
+            toy.IMAGENET_CLASSES)
+        with open(osp.join(root, 'meta', f'{split}.txt')) as f:
+            lines = f.read().splitlines()
+        assert len(lines) == count
+        seen = set()
+        for line in lines:
+            rel, label = line.split(' ')
+            class_name, file_name = rel.split('/')
+            assert file_name.endswith('.JPEG')
+            assert toy.IMAGENET_CLASSES[int(label)] == class_name
+            with Image.open(osp.join(root, split, rel)) as im:
+                assert im.mode == 'RGB' and im.height == 64
+            seen.add(class_name)
+        assert seen == set(toy.IMAGENET_CLASSES)
+        on_disk = sum(len(files) for _, _, files in os.walk(
+            osp.join(root, split)))
+        assert on_disk == count
+
+
+def test_refuses_non_empty_output_without_overwrite(tmp_path, capsys):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'keep.txt').write_text('precious')
+    with pytest.raises(SystemExit) as excinfo:
+        toy.main(['coco', str(out), '--train', '1', '--val', '1'])
+    assert 'not empty' in str(excinfo.value.code)
+    assert '--overwrite' in str(excinfo.value.code)
+    assert os.listdir(out) == ['keep.txt']
+    with pytest.raises(FileExistsError):
+        toy.make_ade(str(out), 1, 1, 64, 0)
+
+    toy.main(['ade', str(out), '--train', '1', '--val', '1', '--size', '64',
+              '--overwrite'])
+    assert sorted(os.listdir(out)) == ['annotations', 'images']
+    assert capsys.readouterr().out.count('\n') == 1
+
+
+def test_command_line_prints_one_summary_line(tmp_path):
+    out = tmp_path / 'toy_coco'
+    result = subprocess.run(
+        [sys.executable, TOOL, 'coco', str(out), '--train', '2', '--val',
+         '1', '--size', '64'], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('\n') == 1 and str(out) in result.stdout
+    with open(out / 'annotations' / 'instances_val2017.json') as f:
+        assert len(json.load(f)['images']) == 1
+    assert len(os.listdir(out / 'train2017')) == 2
