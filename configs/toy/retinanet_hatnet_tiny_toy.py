@@ -70,3 +70,5 @@ default_hooks = dict(
     logger=dict(interval=5),
     checkpoint=dict(interval=max_epochs // 2, max_keep_ckpts=2))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+# a fixed seed: without it two runs of the main job ended at mAP 0.18 and 0.41
+randomness = dict(seed=0)

@@ -15,6 +15,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def _num_heads(embed_dims: int, head_dim: int) -> int:
+    if embed_dims % head_dim != 0:
+        raise ValueError(f'head_dim={head_dim} must divide embed_dims='
+                         f'{embed_dims}; choose a head_dim that divides the '
+                         f'stage width')
+    return embed_dims // head_dim
+
+
 def _check_grid(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f'{name} must be a positive int, got {value!r}')
@@ -65,13 +73,9 @@ class HierarchicalAttention(nn.Module):
 
     def __init__(self, embed_dims: int, head_dim: int, g1: int, g2: int):
         super().__init__()
-        if embed_dims % head_dim != 0:
-            raise ValueError(f'head_dim={head_dim} must divide embed_dims='
-                             f'{embed_dims}; choose a head_dim that divides '
-                             f'the stage width')
         self.embed_dims = embed_dims
         self.head_dim = head_dim
-        self.num_heads = embed_dims // head_dim
+        self.num_heads = _num_heads(embed_dims, head_dim)
         self.g1 = g1
         self.g2 = g2
 
@@ -181,13 +185,9 @@ class MultiHeadSelfAttention(nn.Module):
 
     def __init__(self, embed_dims: int, head_dim: int):
         super().__init__()
-        if embed_dims % head_dim != 0:
-            raise ValueError(f'head_dim={head_dim} must divide embed_dims='
-                             f'{embed_dims}; choose a head_dim that divides '
-                             f'the stage width')
         self.embed_dims = embed_dims
         self.head_dim = head_dim
-        self.num_heads = embed_dims // head_dim
+        self.num_heads = _num_heads(embed_dims, head_dim)
         self.norm = nn.GroupNorm(1, embed_dims, eps=1e-6)
         self.qkv = nn.Conv2d(embed_dims, embed_dims * 3, 1)
         self.proj = nn.Conv2d(embed_dims, embed_dims, 1)
