@@ -8,6 +8,7 @@ import sys
 import time
 
 import torch
+from toy_options import coco_data_options
 
 import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
 
@@ -16,10 +17,7 @@ CONFIG = os.path.join(ROOT, 'configs', 'toy', 'retinanet_hatnet_tiny_toy.py')
 
 
 def _options(data):
-    return [
-        f'train_dataloader.dataset.data_root={data}/',
-        'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
+    return coco_data_options(data) + [
         'train_dataloader.batch_size=2',
         # no randomness left that mmengine does not checkpoint: drop path
         # and flips draw from RNGs whose state a checkpoint does not keep

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from toy_options import coco_data_options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 CONFIG = os.path.join(ROOT, 'configs', 'toy', 'retinanet_hatnet_tiny_toy.py')
@@ -28,20 +29,9 @@ def toy_coco(tmp_path_factory):
 
 
 def test_train_then_test_retinanet_on_toy_coco(toy_coco, tmp_path):
-    data = f'{toy_coco}/'
-    options = [
-        f'train_dataloader.dataset.data_root={data}',
-        f'val_dataloader.dataset.data_root={data}',
-        f'test_dataloader.dataset.data_root={data}',
-        f'val_evaluator.ann_file={data}annotations/instances_val2017.json',
-        f'test_evaluator.ann_file={data}annotations/instances_val2017.json',
+    options = coco_data_options(toy_coco) + [
         'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
         'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1',
-        'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
-        'test_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'val_dataloader.persistent_workers=False',
-        'test_dataloader.persistent_workers=False',
         # an untrained RetinaNet scores ~0.01 everywhere; keep its boxes so
         # that the COCO metric has something to evaluate
         'model.test_cfg.score_thr=0.0',
