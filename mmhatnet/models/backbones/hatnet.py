@@ -309,6 +309,9 @@ class HATNet(BaseModule):
             dict: the state dict that was loaded.
         """
         state_dict = load_state_dict(checkpoint)
+        if prefix is None and not is_official_state_dict(state_dict) and any(
+                k.startswith('backbone.') for k in state_dict):
+            prefix = 'backbone.'  # a whole detector/segmentor/classifier
         if prefix:
             state_dict = {
                 k[len(prefix):]: v
@@ -317,13 +320,8 @@ class HATNet(BaseModule):
             if not state_dict:
                 raise ValueError(f'no key of {checkpoint!r} starts with '
                                  f'prefix {prefix!r}')
-        elif is_official_state_dict(state_dict):
+        if is_official_state_dict(state_dict):
             state_dict = convert_official_hatnet(state_dict)
-        elif any(k.startswith('backbone.') for k in state_dict):
-            state_dict = {
-                k[len('backbone.'):]: v
-                for k, v in state_dict.items() if k.startswith('backbone.')
-            }
         self._check_compatible(state_dict, checkpoint)
         self.load_state_dict(state_dict, strict=True)
         return state_dict
