@@ -1,0 +1,8 @@
+# Mask R-CNN with HAT-Net-Large, 1x on COCO: as mask_rcnn_hatnet_small.py.
+_base_ = './mask_rcnn_hatnet_small.py'
+
+pretrained = 'https://github.com/yun-liu/TransCNN/releases/download/v1.0/TransCNN-Large.pth'  # noqa: E501
+model = dict(
+    backbone=dict(
+        arch='large', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    neck=dict(in_channels=[64, 128, 320, 640]))
