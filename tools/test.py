@@ -2,6 +2,10 @@
 """Evaluate a checkpoint of any mmhatnet config with the library its
 ``default_scope`` names (mmdet, mmseg or mmpretrain).
 
+CHECKPOINT is one that tools/train.py wrote, or (for the hatnet_*_in1k
+configs) a released HAT-Net ImageNet checkpoint as downloaded, path or URL,
+which is converted on the fly.
+
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 """
@@ -12,7 +16,8 @@ import os.path as osp
 from mmengine.config import DictAction
 
 from mmhatnet.utils import (build_runner, enable_visualization,
-                            load_run_config)
+                            load_released_classifier, load_run_config,
+                            released_state_dict)
 
 
 def parse_args():
@@ -20,8 +25,9 @@ def parse_args():
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint to evaluate')
     parser.add_argument('--work-dir', help='where the metrics are written')
-    parser.add_argument('--show-dir', help='write pictures of the predictions '
-                        'into this folder (relative to the work dir\'s run)')
+    parser.add_argument('--show-dir', help='draw every test image with its '
+                        'predictions into this folder (relative paths are '
+                        'inside the work dir)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. a.b=1')
     parser.add_argument('--launcher', default='none',
@@ -34,15 +40,21 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
+    url = args.checkpoint.startswith(('http://', 'https://'))
+    if not url and not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
                           args.launcher)
-    cfg.load_from = args.checkpoint
-    if args.show_dir:
-        enable_visualization(cfg, args.show_dir)
+    released = released_state_dict(args.checkpoint)
+    cfg.load_from = None if released is not None else args.checkpoint
+    show_dir = enable_visualization(cfg, args.show_dir) if args.show_dir \
+        else None
     runner = build_runner(cfg)
+    if released is not None:
+        load_released_classifier(runner.model, released, args.checkpoint)
     runner.test()
+    if show_dir:
+        runner.logger.info(f'pictures of the predictions: {show_dir}')
 
 
 if __name__ == '__main__':
