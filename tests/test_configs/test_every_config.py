@@ -1,0 +1,107 @@
+"""Every config in configs/ builds its model, and the model runs a training
+forward (finite losses that backpropagate into the backbone) and a test
+forward on a small CPU input. Released weights are not loaded (no network
+here); everything else is exactly the config."""
+import glob
+import importlib
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import DefaultScope
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = sorted(
+    osp.relpath(p, ROOT)
+    for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+H, W = 128, 160  # small, and neither side a multiple of G1 * 32
+
+
+def test_the_configs_are_all_there():
+    tasks = ('retinanet_hatnet_{}', 'mask_rcnn_hatnet_{}', 'fpn_hatnet_{}',
+             'hatnet_{}_in1k')
+    for task in tasks:
+        for size in ('tiny', 'small', 'medium', 'large'):
+            assert osp.join('configs', task.format(size) + '.py') in CONFIGS
+
+
+def _build(path):
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    assert cfg.custom_imports['imports'] == ['mmhatnet'], path
+    scope = cfg.default_scope
+    lib = importlib.import_module(f'{scope}.utils')
+    lib.register_all_modules(init_default_scope=False)
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    cfg.model.backbone.init_cfg = None  # released weights: not offline
+    if cfg.model.get('data_preprocessor') is None and 'data_preprocessor' in cfg:
+        cfg.model.data_preprocessor = cfg.data_preprocessor  # mmpretrain
+    if scope == 'mmseg':
+        cfg.model.data_preprocessor.size = (H, W)  # crop size: small input
+    with DefaultScope.overwrite_default_scope(scope):
+        model = revert_sync_batchnorm(registry.build(cfg.model))
+    return cfg, model
+
+
+def _batch(cfg, rng):
+    scope = cfg.default_scope
+    images = [torch.randint(0, 256, (3, H, W), dtype=torch.uint8)
+              for _ in range(2)]
+    if scope == 'mmdet':
+        from mmdet.testing import demo_mm_inputs
+        head = cfg.model.get('bbox_head') or cfg.model.roi_head.bbox_head
+        packed = demo_mm_inputs(
+            batch_size=2, image_shapes=[(3, H, W)] * 2, num_items=[3, 2],
+            num_classes=head.num_classes,
+            with_mask='mask_head' in cfg.model.get('roi_head', {}))
+        packed['inputs'] = images
+        return packed
+    if scope == 'mmseg':
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+        num_classes = cfg.model.decode_head.num_classes
+        samples = []
+        for _ in images:
+            sample = SegDataSample(metainfo=dict(
+                img_shape=(H, W), ori_shape=(H, W), pad_shape=(H, W)))
+            sample.gt_sem_seg = PixelData(data=torch.randint(
+                0, num_classes, (1, H, W), generator=rng))
+            samples.append(sample)
+        return dict(inputs=images, data_samples=samples)
+    from mmpretrain.structures import DataSample
+    num_classes = cfg.model.head.num_classes
+    samples = [DataSample().set_gt_label(int(torch.randint(
+        num_classes, (1, ), generator=rng))) for _ in images]
+    return dict(inputs=images, data_samples=samples)
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_trains_and_tests_on_a_small_input(path):
+    torch.manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
+    cfg, model = _build(path)
+    assert type(model.backbone).__name__ == 'HATNet'
+
+    model.train()
+    data = model.data_preprocessor(_batch(cfg, rng), True)
+    losses = model(**data, mode='loss')
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total), losses
+    total.backward()
+    stem = model.backbone.stem.conv1.weight.grad
+    assert stem is not None and stem.abs().sum() > 0  # reaches the backbone
+
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(_batch(cfg, rng), False)
+        results = model(**data, mode='predict')
+    assert len(results) == 2
+    if cfg.default_scope == 'mmdet':
+        assert 'pred_instances' in results[0]
+        if 'mask_head' in cfg.model.get('roi_head', {}):
+            assert 'masks' in results[0].pred_instances
+    elif cfg.default_scope == 'mmseg':
+        assert results[0].pred_sem_seg.data.shape[-2:] == (H, W)
+    else:
+        assert results[0].pred_score.shape == (cfg.model.head.num_classes, )
