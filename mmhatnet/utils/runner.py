@@ -3,13 +3,16 @@
 runner for a config."""
 import importlib
 import os.path as osp
-from typing import Optional
+from typing import List, Optional
+from unittest import mock
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
+from mmengine.dist import init_dist
 from mmengine.logging import MMLogger
-from mmengine.registry import RUNNERS
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
+from torch.nn.parallel import DistributedDataParallel
 
 SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
 
@@ -46,9 +49,102 @@ def build_runner(cfg: Config) -> Runner:
         raise ImportError(f'this config runs with {scope}, which is not '
                           f'installed ({e}); run tools/install.sh') from e
     lib.register_all_modules(init_default_scope=False)
+    cpu_changes = []
+    if cfg.get('launcher', 'none') != 'none' and not torch.cuda.is_available():
+        cpu_changes = prepare_cpu_distributed(cfg)
     if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    if cpu_changes:
+        runner.logger.info('no CUDA device: distributed on the CPU, so '
+                           + '; '.join(cpu_changes))
+    return runner
+
+
+# the norm layers that synchronise their statistics across processes
+SYNC_NORMS = ('SyncBN', 'MMSyncBN')
+
+
+def _replace_sync_norms(node, path: str = 'model') -> List[str]:
+    """Turn every SyncBN-like ``type`` in the config tree ``node`` into
+    plain ``BN`` in place; returns the paths changed."""
+    changed = []
+    if isinstance(node, dict):
+        if node.get('type') in SYNC_NORMS:
+            node['type'] = 'BN'
+            changed.append(path)
+        for key, value in node.items():
+            changed += _replace_sync_norms(value, f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            changed += _replace_sync_norms(value, f'{path}.{i}')
+    return changed
+
+
+def prepare_cpu_distributed(cfg: Config) -> List[str]:
+    """Make a ``--launcher pytorch/slurm/mpi`` run work on machines
+    without CUDA, where mmengine 0.10.7 (the runner the OpenMMLab tools
+    build) fails in three places:
+
+    * ``init_dist`` calls ``torch.cuda.set_device(local_rank)`` before it
+      creates the process group, which raises without a usable GPU ("Found
+      no NVIDIA driver on your system" with a CUDA build of torch), and the
+      runtime bases of mmdet/mmseg/mmpretrain ask for the ``nccl`` backend,
+      which needs GPUs. So the process group is created here, with
+      ``gloo``, by mmengine's own ``init_dist`` (which reads the
+      torchrun/slurm/mpi environment) with ``set_device`` made a no-op for
+      that call only; the runner then finds it initialised and does not
+      create another one.
+    * ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to
+      ``MMDistributedDataParallel``, which DDP refuses for a module on the
+      CPU: ``device_ids`` must be ``None`` there.
+    * ``SyncBN`` (the norm of mmseg's decode heads) raises in training when
+      its input is not on a GPU; it becomes plain ``BN``, statistics per
+      process, as mmengine does itself in non-distributed runs
+      (``cfg.sync_bn``, which would convert every BN, is dropped too).
+      HAT-Net itself has GroupNorms only.
+
+    Changes ``cfg`` in place, creates the process group, and returns what
+    it changed, for the log.
+    """
+    changes = []
+    env_cfg = cfg.get('env_cfg') or ConfigDict()
+    dist_cfg = env_cfg.get('dist_cfg') or ConfigDict()
+    if dist_cfg.get('backend') != 'gloo':
+        changes.append(f'env_cfg.dist_cfg.backend '
+                       f'{dist_cfg.get("backend")!r} -> \'gloo\'')
+        dist_cfg['backend'] = 'gloo'
+    env_cfg['dist_cfg'] = dist_cfg
+    cfg.env_cfg = env_cfg
+    if not torch.distributed.is_initialized():
+        with mock.patch.object(torch.cuda, 'set_device', lambda device: None):
+            init_dist(cfg.launcher, **dist_cfg)
+
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:  # what Runner.wrap_model builds without one
+        wrapper = ConfigDict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper_type = wrapper['type']
+    if isinstance(wrapper_type, str):
+        wrapper_type = MODEL_WRAPPERS.get(wrapper_type)
+    if isinstance(wrapper_type, type) and issubclass(wrapper_type,
+                                                     DistributedDataParallel):
+        wrapper['device_ids'] = None
+        changes.append('the model is wrapped in DDP with device_ids=None')
+    cfg.model_wrapper_cfg = wrapper  # (assigning a dict to a Config copies)
+
+    synced = _replace_sync_norms(cfg.get('model'))
+    if synced:
+        changes.append('SyncBN -> BN (per-process statistics) in ' +
+                       ', '.join(synced))
+    if cfg.get('sync_bn'):
+        changes.append(f'sync_bn={cfg.sync_bn!r} dropped')
+        cfg.sync_bn = None
+    return changes
 
 
 def enable_visualization(cfg: Config, show_dir: str) -> str:
