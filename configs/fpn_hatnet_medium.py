@@ -1,7 +1,7 @@
 # Semantic FPN with HAT-Net-Medium on ADE20K: as fpn_hatnet_small.py.
 _base_ = './fpn_hatnet_small.py'
 
-pretrained = 'https://github.com/yun-liu/TransCNN/releases/download/v1.0/TransCNN-Medium.pth'  # noqa: E501
+pretrained = 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/HAT-Net_Medium.pth'  # noqa: E501
 model = dict(
     backbone=dict(
         arch='medium', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),

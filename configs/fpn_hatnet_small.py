@@ -12,7 +12,7 @@ _base_ = 'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['mmhatnet'], allow_failed_imports=False)
 
 # the released ImageNet-1k weights, loaded and converted on the fly
-pretrained = 'https://github.com/yun-liu/TransCNN/releases/download/v1.0/TransCNN-Small.pth'  # noqa: E501
+pretrained = 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/HAT-Net_Small.pth'  # noqa: E501
 max_iters = 80000
 
 model = dict(

@@ -18,7 +18,7 @@
 #
 # The head is a LinearClsHead on globally pooled last-stage features: exactly
 # the released classifier, so a released checkpoint evaluates as downloaded:
-#   python tools/test.py configs/hatnet_small_in1k.py TransCNN-Small.pth
+#   python tools/test.py configs/hatnet_small_in1k.py HAT-Net_Small.pth
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
     'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',

@@ -10,7 +10,7 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmhatnet'], allow_failed_imports=False)
 
 # the released ImageNet-1k weights, loaded and converted on the fly
-pretrained = 'https://github.com/yun-liu/TransCNN/releases/download/v1.0/TransCNN-Small.pth'  # noqa: E501
+pretrained = 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/HAT-Net_Small.pth'  # noqa: E501
 
 model = dict(
     backbone=dict(

@@ -1,7 +1,7 @@
 # Mask R-CNN with HAT-Net-Tiny, 1x on COCO: as mask_rcnn_hatnet_small.py.
 _base_ = './mask_rcnn_hatnet_small.py'
 
-pretrained = 'https://github.com/yun-liu/TransCNN/releases/download/v1.0/TransCNN-Tiny.pth'  # noqa: E501
+pretrained = 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/HAT-Net_Tiny.pth'  # noqa: E501
 model = dict(
     backbone=dict(
         arch='tiny', init_cfg=dict(type='Pretrained', checkpoint=pretrained)),

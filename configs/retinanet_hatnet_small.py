@@ -9,9 +9,8 @@
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmhatnet'], allow_failed_imports=False)
 
-# the released ImageNet-1k weights (the HAT-Net README links them under the
-# project's earlier name, TransCNN), loaded and converted on the fly
-pretrained = 'https://github.com/yun-liu/TransCNN/releases/download/v1.0/TransCNN-Small.pth'  # noqa: E501
+# the released ImageNet-1k weights, loaded and converted on the fly
+pretrained = 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/HAT-Net_Small.pth'  # noqa: E501
 
 model = dict(
     backbone=dict(
