@@ -15,8 +15,10 @@ from torch import Tensor
 from ..layers import HATBlock
 from ..utils import (convert_official_hatnet, is_official_state_dict,
                      load_state_dict)
+from ..utils.official_checkpoint import official_keys_not_understood
 
 STEM_CHANNELS = 16  # width of the first stem conv in every released model
+_OUR_PREFIXES = ('stem.', 'downsample_layers.', 'stages.')  # our key names
 
 
 @MODELS.register_module()
@@ -61,6 +63,20 @@ class HATNet(BaseModule):
     G1 and G2 hold no parameters: they may differ between training and test,
     or from the values a checkpoint was trained with (the paper's Table 6).
     Any input size works: see the ``Note`` of ``HierarchicalAttention``.
+
+    Input checks: ``forward`` refuses, with a message, anything but a 4-D
+    floating-point ``(B, 3, H, W)`` tensor with ``H, W >= 1`` (1x1 is the
+    smallest size: every stride-2 conv maps a side s to ceil(s / 2) >= 1). An
+    empty batch (B = 0) is allowed and gives empty outputs. The checks read
+    shapes only (no device sync) and are skipped under TorchScript, tracing
+    and ``torch.compile``.
+
+    NaN/inf: the input values are not checked, since that would cost a pass
+    over the input and a device sync on every call. Non-finite values
+    propagate: an image holding one gets NaN in every output map (GroupNorm
+    and global attention spread it over the whole map), while the other
+    images of the batch are unaffected (nothing mixes samples). Check
+    ``torch.isfinite(x).all()`` upstream if the data may hold them.
 
     Shapes:
         input: ``(B, 3, H, W)``; output: a tuple with one
@@ -116,16 +132,20 @@ class HATNet(BaseModule):
         num_stages = self.num_stages
         if isinstance(out_indices, int):
             out_indices = (out_indices, )
+        if not isinstance(out_indices, (list, tuple)):
+            raise TypeError(f'out_indices must be an int or a list/tuple of '
+                            f'stage indices in [0, {num_stages - 1}], got '
+                            f'{out_indices!r}')
         self.out_indices = tuple(
-            i + num_stages if isinstance(i, int) and i < 0 else i
+            i + num_stages if _is_int(i) and i < 0 else i
             for i in out_indices)
         if not self.out_indices or any(
-                not isinstance(i, int) or not 0 <= i < num_stages
+                not _is_int(i) or not 0 <= i < num_stages
                 for i in self.out_indices):
             raise ValueError(f'out_indices={tuple(out_indices)} must be '
                              f'stage indices in [0, {num_stages - 1}] '
                              f'(or negative ones counted from the end)')
-        if not isinstance(frozen_stages, int) or not (
+        if not _is_int(frozen_stages) or not (
                 -1 <= frozen_stages <= num_stages):
             raise ValueError(f'frozen_stages={frozen_stages!r} must be an int '
                              f'in [-1, {num_stages}]: -1 freezes nothing, 0 '
@@ -185,8 +205,15 @@ class HATNet(BaseModule):
             raise ValueError(f'custom arch dict: missing keys {missing}, '
                              f'unknown keys {unknown}; it needs exactly '
                              f'{list(self.arch_keys)}')
+        for key in self.arch_keys:
+            if key != 'head_dim' and not isinstance(arch[key], (list, tuple)):
+                raise TypeError(f'custom arch dict: {key} must be a list with '
+                                f'one entry per stage, got {arch[key]!r}')
         arch = {k: (list(v) if k != 'head_dim' else v) for k, v in arch.items()}
         n = len(arch['depths'])
+        if n < 1:
+            raise ValueError('custom arch dict: depths is empty; give at least '
+                             'one stage')
         for key in ('embed_dims', 'mlp_ratios', 'kernel_sizes'):
             if len(arch[key]) != n:
                 raise ValueError(f'custom arch dict: {key} has {len(arch[key])}'
@@ -194,8 +221,7 @@ class HATNet(BaseModule):
                                  f'stage')
         for key in self.arch_keys:
             values = arch[key] if key != 'head_dim' else [arch[key]]
-            if any(isinstance(v, bool) or not isinstance(v, int) or v < 1
-                   for v in values):
+            if any(not _is_int(v) or v < 1 for v in values):
                 raise ValueError(f'custom arch dict: {key}={arch[key]} must '
                                  f'hold positive ints')
         bad = [c for c in arch['embed_dims'] if c % arch['head_dim']]
@@ -212,9 +238,8 @@ class HATNet(BaseModule):
         meaning = {'g1': 'G1, the local grid size',
                    'g2': 'G2, the global pooling ratio'}[name]
         n = self.num_stages - 1
-        if isinstance(values, int) or len(values) != n or any(
-                isinstance(v, bool) or not isinstance(v, int) or v < 1
-                for v in values):
+        if not isinstance(values, (list, tuple)) or len(values) != n or any(
+                not _is_int(v) or v < 1 for v in values):
             raise ValueError(
                 f'{name} ({meaning}) must be {n} positive ints, one per H-MHSA'
                 f' stage (the last stage is plain MHSA), got {values!r}; e.g. '
@@ -243,6 +268,9 @@ class HATNet(BaseModule):
     def forward(self, x: Tensor) -> tuple:
         """(B, 3, H, W) -> tuple of (B, C_i, ceil(H/2**(i+2)),
         ceil(W/2**(i+2))) for i in ``out_indices``."""
+        if not (torch.jit.is_scripting() or torch.jit.is_tracing()
+                or torch.compiler.is_compiling()):
+            _check_input(x)
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):
@@ -321,6 +349,21 @@ class HATNet(BaseModule):
                 raise ValueError(f'no key of {checkpoint!r} starts with '
                                  f'prefix {prefix!r}')
         if is_official_state_dict(state_dict):
+            unknown = official_keys_not_understood(state_dict)
+        else:
+            unknown = [k for k in state_dict if not k.startswith(_OUR_PREFIXES)]
+            if len(unknown) < len(state_dict):
+                unknown = []  # ours, maybe of another size: checked below
+        if unknown:
+            what = (f'is not a HAT-Net checkpoint: none of its {len(unknown)} '
+                    f'keys is a HAT-Net key' if len(unknown) == len(state_dict)
+                    else f'is not a HAT-Net checkpoint: {len(unknown)} of its '
+                    f'{len(state_dict)} keys are not HAT-Net keys')
+            raise ValueError(
+                f'{checkpoint!r} {what}, first: {unknown[:5]}; use an official'
+                f' HAT-Net file or an mmhatnet one (keys stem.*, stages.*, '
+                f'maybe under backbone.)')
+        if is_official_state_dict(state_dict):
             state_dict = convert_official_hatnet(state_dict)
         self._check_compatible(state_dict, checkpoint)
         self.load_state_dict(state_dict, strict=True)
@@ -376,3 +419,34 @@ def _describe_arch(state_dict: Dict[str, Tensor]) -> str:
                   None)
     what = f"arch='{preset}'" if preset else 'no preset'
     return f'depths {depths}, widths {widths} ({what})'
+
+
+def _is_int(value) -> bool:
+    """A true int: bool and float (7.5, 8.0) are not."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_input(x) -> None:
+    """Shape/dtype checks of the forward input; no data is read (no sync).
+
+    Any H, W >= 1 works (every stride-2 conv gives ceil(side / 2)), and so
+    does an empty batch; NaN/inf are not looked for (see the class doc).
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f'HATNet expects a torch.Tensor (B, 3, H, W), got '
+                        f'{type(x).__name__}')
+    if x.dim() != 4:
+        hint = '; add the batch dim: x[None]' if x.dim() == 3 else ''
+        raise ValueError(f'HATNet expects a 4-D input (B, 3, H, W), got shape '
+                         f'{tuple(x.shape)}{hint}')
+    if x.shape[1] != 3:
+        raise ValueError(f'HATNet expects 3 (RGB) input channels, got '
+                         f'{x.shape[1]} in shape {tuple(x.shape)}; convert '
+                         f'the images to RGB (B, 3, H, W)')
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f'HATNet needs H >= 1 and W >= 1 (any size from '
+                         f'1x1 works), got an empty image: shape '
+                         f'{tuple(x.shape)}')
+    if not x.is_floating_point():
+        raise TypeError(f'HATNet expects a floating-point input, got '
+                        f'{x.dtype}; convert it first, e.g. x.float()')

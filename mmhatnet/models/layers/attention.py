@@ -117,7 +117,9 @@ class HierarchicalAttention(nn.Module):
 
         q = self.global_q(x).reshape(B, self.num_heads, self.head_dim, H * W)
         kv = self.global_kv(self.pool_norm(self.pool(x)))
-        k, v = kv.reshape(B, 2, self.num_heads, self.head_dim, -1).unbind(1)
+        # explicit token count (not -1) so that an empty batch reshapes too
+        k, v = kv.reshape(B, 2, self.num_heads, self.head_dim,
+                          kv.shape[-2] * kv.shape[-1]).unbind(1)
         out = F.scaled_dot_product_attention(
             q.transpose(-2, -1), k.transpose(-2, -1), v.transpose(-2, -1))
         out = out.transpose(-2, -1).reshape(B, C, H, W)

@@ -101,6 +101,18 @@ def _convert_official_key(key: str, hierarchical: set,
                    f'is this file a HAT-Net ImageNet checkpoint?')
 
 
+def official_keys_not_understood(state_dict: Dict[str, Tensor]) -> list:
+    """The keys of ``state_dict`` that :func:`convert_official_hatnet` does
+    not know (it would raise ``KeyError`` on the first one)."""
+    unknown = []
+    for key in state_dict:
+        try:
+            _convert_official_key(key, set(), with_head=False)
+        except KeyError:
+            unknown.append(key)
+    return unknown
+
+
 def load_state_dict(filename: str,
                     map_location: str = 'cpu') -> 'OrderedDict[str, Tensor]':
     """Read a checkpoint safely and return its bare state dict.
@@ -122,11 +134,18 @@ def load_state_dict(filename: str,
             ckpt = torch.load(filename, map_location=map_location,
                               weights_only=True)
         except Exception as e:  # truncated, not a checkpoint, pickled code
+            cause = (str(e).strip().splitlines() or [''])[0]
+            cause = cause.split('. ')[0][:150]
+            with open(filename, 'rb') as f:
+                head = f.read(2)
+            if head == b'PK' or head[:1] == b'\x80':  # zip / legacy pickle
+                what = ('the file is damaged or truncated (download it again)'
+                        ' or holds objects other than tensors')
+            else:
+                what = 'the file is not a PyTorch checkpoint at all'
             raise RuntimeError(
                 f'could not read {filename!r} as a PyTorch checkpoint '
-                f'({type(e).__name__}: {str(e).splitlines()[0]}); the file is '
-                f'damaged, truncated or not a checkpoint: download it again'
-            ) from None
+                f'({type(e).__name__}: {cause}); {what}') from None
     for wrapper in ('state_dict', 'model'):
         if isinstance(ckpt, dict) and isinstance(ckpt.get(wrapper), dict):
             ckpt = ckpt[wrapper]
@@ -135,6 +154,9 @@ def load_state_dict(filename: str,
             torch.is_tensor(v) for v in ckpt.values()):
         raise RuntimeError(f'{filename!r} holds no state dict of tensors; '
                            f'is it a model checkpoint?')
+    if not ckpt:
+        raise RuntimeError(f'{filename!r} holds an empty state dict; is it a '
+                           f'model checkpoint?')
     return OrderedDict(
         (k[len('module.'):] if k.startswith('module.') else k, v)
         for k, v in ckpt.items())
