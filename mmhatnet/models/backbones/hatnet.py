@@ -54,6 +54,13 @@ class HATNet(BaseModule):
             0 at the first block to this value at the last. Defaults to 0.1.
         with_cp (bool): Use activation checkpointing in every block to save
             memory at the cost of speed. Defaults to False.
+        last_stage_pool_to (int, optional): Opt-in, parameter-free: pool the
+            last stage's keys and values to at most this many per side (by an
+            integer ratio, as G2 pools the other stages), so that its cost
+            grows linearly with the pixels instead of quadratically. The
+            released weights apply unchanged (pooling commutes with the
+            key/value projection). With 16, inputs up to 512 x 512 get the
+            plain model. None (default) is the paper's plain MHSA.
         init_cfg (dict, optional): ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL[, prefix='backbone.'])`` loads a released
             (official) HAT-Net checkpoint, converting it on the fly, or one in
@@ -120,6 +127,7 @@ class HATNet(BaseModule):
                  frozen_stages: int = -1,
                  drop_path_rate: float = 0.1,
                  with_cp: bool = False,
+                 last_stage_pool_to: Optional[int] = None,
                  init_cfg: Optional[Dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.arch = self._parse_arch(arch)
@@ -151,6 +159,7 @@ class HATNet(BaseModule):
                              f'in [-1, {num_stages}]: -1 freezes nothing, 0 '
                              f'the stem, k the stem and the first k stages')
         self.frozen_stages = frozen_stages
+        last_stage_pool_to = _check_pool_to(last_stage_pool_to)
 
         self.stem = nn.Sequential()
         self.stem.add_module(
@@ -183,6 +192,7 @@ class HATNet(BaseModule):
                     self.arch['kernel_sizes'][i],
                     g1=g1[i] if hierarchical else None,
                     g2=g2[i] if hierarchical else None,
+                    pool_to=None if hierarchical else last_stage_pool_to,
                     drop_path=dpr[sum(depths[:i]) + j],
                     with_cp=with_cp) for j in range(depths[i])
             ]))
@@ -264,6 +274,17 @@ class HATNet(BaseModule):
             for block in stage:
                 block.attn.g1, block.attn.g2 = g1_i, g2_i
 
+    @property
+    def last_stage_pool_to(self) -> Optional[int]:
+        """The most keys/values per side of the last stage (None: all)."""
+        return self.stages[-1][0].attn.pool_to
+
+    @last_stage_pool_to.setter
+    def last_stage_pool_to(self, value: Optional[int]) -> None:
+        value = _check_pool_to(value)
+        for block in self.stages[-1]:
+            block.attn.pool_to = value
+
     # --------------------------------------------------------------- forward
     def forward(self, x: Tensor) -> tuple:
         """(B, 3, H, W) -> tuple of (B, C_i, ceil(H/2**(i+2)),
@@ -271,7 +292,10 @@ class HATNet(BaseModule):
         if not (torch.jit.is_scripting() or torch.jit.is_tracing()
                 or torch.compiler.is_compiling()):
             _check_input(x)
-        x = self.stem(x)
+        # the one layout decision: channels-last (NHWC memory) from here on,
+        # so the 1x1 convs run as plain GEMMs and the attention reshapes are
+        # views (see ``layers.attention``)
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         outs = []
         for i, stage in enumerate(self.stages):
             if i > 0:
@@ -424,6 +448,14 @@ def _describe_arch(state_dict: Dict[str, Tensor]) -> str:
 def _is_int(value) -> bool:
     """A true int: bool and float (7.5, 8.0) are not."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_pool_to(value):
+    if value is not None and (not _is_int(value) or value < 1):
+        raise ValueError(f'last_stage_pool_to={value!r} must be None (plain '
+                         f'MHSA, the paper) or a positive int: the most '
+                         f'keys/values per side of the last stage, e.g. 16')
+    return value
 
 
 def _check_input(x) -> None:

@@ -7,7 +7,7 @@ convolutions as the token projections, as the released implementation does,
 so the released weights load without reshaping.
 """
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -110,98 +110,185 @@ class HierarchicalAttention(nn.Module):
                 f'g1={self.g1}, g2={self.g2}')
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, C, H, W)."""
+        """(B, C, H, W) -> (B, C, H, W), channels-last in memory."""
         B, C, H, W = x.shape
+        x = x.contiguous(memory_format=torch.channels_last)
         local = self.local_attention(self.local_qkv(self.norm(x)))
         x = self.local_norm(x + local)
 
-        q = self.global_q(x).reshape(B, self.num_heads, self.head_dim, H * W)
+        q = _tokens(self.global_q(x), 1, self.num_heads)[0]
         kv = self.global_kv(self.pool_norm(self.pool(x)))
-        # explicit token count (not -1) so that an empty batch reshapes too
-        k, v = kv.reshape(B, 2, self.num_heads, self.head_dim,
-                          kv.shape[-2] * kv.shape[-1]).unbind(1)
-        out = F.scaled_dot_product_attention(
-            q.transpose(-2, -1), k.transpose(-2, -1), v.transpose(-2, -1))
-        out = out.transpose(-2, -1).reshape(B, C, H, W)
-        return self.proj(out + x)
+        k, v = _tokens(kv, 2, self.num_heads)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(_to_map(out, H, W) + x)
 
     def window_size(self, H: int, W: int) -> Tuple[int, int]:
         """The local window (wh, ww) used for an (H, W) map: G1, or the map's
         side where it is smaller."""
-        return min(self.g1, H), min(self.g1, W)
+        return _at_most(H, self.g1), _at_most(W, self.g1)
 
     def pool(self, x: Tensor) -> Tensor:
         """Average-pool by G2: (B, C, H, W) -> (B, C, ceil(H/G2'), ceil(W/G2'))
         with G2' = min(G2, side); partial border cells average what they
         cover."""
         H, W = x.shape[-2:]
-        kernel = (min(self.g2, H), min(self.g2, W))
+        kernel = (_at_most(H, self.g2), _at_most(W, self.g2))
         if kernel == (1, 1):
             return x
-        return F.avg_pool2d(x, kernel, kernel, ceil_mode=True)
+        return avg_pool_partial(x, kernel)
 
     def local_attention(self, qkv: Tensor) -> Tensor:
         """Attention inside G1 x G1 windows.
 
         Args:
-            qkv (Tensor): (B, 3C, H, W), channels ordered (q|k|v, head, dim).
+            qkv (Tensor): (B, 3C, H, W), channels ordered (q|k|v, head, dim);
+                fastest channels-last in memory.
 
         Returns:
-            Tensor: (B, C, H, W).
+            Tensor: (B, C, H, W), channels-last in memory.
         """
-        B, _, H, W = qkv.shape
+        B, C3, H, W = qkv.shape
+        heads, hd = self.num_heads, self.head_dim
         wh, ww = self.window_size(H, W)
         nh, nw = math.ceil(H / wh), math.ceil(W / ww)
         Hp, Wp = nh * wh, nw * ww
+        tokens = qkv.permute(0, 2, 3, 1)  # (B, H, W, 3C): a view if NHWC
         mask = None
         if (Hp, Wp) != (H, W):
-            qkv = F.pad(qkv, (0, Wp - W, 0, Hp - H))
+            tokens = F.pad(tokens, (0, 0, 0, Wp - W, 0, Hp - H))
             valid = qkv.new_zeros((Hp, Wp), dtype=torch.bool)
             valid[:H, :W] = True
-            # (1, nh*nw, 1, wh*ww): which keys of each window are real
-            mask = valid.reshape(nh, wh, nw, ww).transpose(1, 2).reshape(
-                1, nh * nw, 1, wh * ww)
-
-        heads, hd = self.num_heads, self.head_dim
-        # (B, 3, heads, hd, nh, wh, nw, ww) -> (3, B, heads, nh, nw, wh, ww, hd)
-        qkv = qkv.reshape(B, 3, heads, hd, nh, wh, nw, ww)
-        qkv = qkv.permute(1, 0, 2, 4, 6, 5, 7, 3)
-        q, k, v = qkv.reshape(3, B * heads, nh * nw, wh * ww, hd).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        # (B, heads, nh, nw, wh, ww, hd) -> (B, heads, hd, nh, wh, nw, ww)
-        out = out.reshape(B, heads, nh, nw, wh, ww, hd)
-        out = out.permute(0, 1, 6, 2, 4, 3, 5).reshape(B, heads * hd, Hp, Wp)
+            # (B * nh * nw, 1, 1, wh * ww): which keys of each window are real
+            mask = valid.reshape(1, nh, wh, nw, ww).transpose(2, 3).expand(
+                B, nh, nw, wh, ww).reshape(B * nh * nw, 1, 1, wh * ww)
+        # the one copy of the local step: tokens into windows,
+        # (B, nh, wh, nw, ww, 3, heads, hd) -> (3, B, nh, nw, heads, wh, ww, hd)
+        windows = tokens.reshape(B, nh, wh, nw, ww, 3, heads, hd).permute(
+            5, 0, 1, 3, 6, 2, 4, 7).reshape(3, B * nh * nw, heads, wh * ww, hd)
+        out = F.scaled_dot_product_attention(*windows.unbind(0),
+                                             attn_mask=mask)
+        # (B, nh, nw, heads, wh, ww, hd) -> (B, nh, wh, nw, ww, heads, hd)
+        out = out.reshape(B, nh, nw, heads, wh, ww, hd).permute(
+            0, 1, 4, 2, 5, 3, 6).reshape(B, Hp, Wp, heads * hd)
         if mask is not None:
-            out = out[:, :, :H, :W]
-        return out
+            out = out[:, :H, :W]
+        return out.permute(0, 3, 1, 2)
+
+
+def avg_pool_partial(x: Tensor, kernel: Tuple[int, int]) -> Tensor:
+    """Average pooling by ``kernel`` (stride = kernel) where the last row and
+    column of cells may be partial and average only what they cover: the
+    result of ``F.avg_pool2d(x, kernel, kernel, ceil_mode=True)``.
+
+    Written as whole cells on a zero-padded map, rescaled by the covered
+    fraction, because inductor (torch 2.14) computes the *backward* of
+    ``ceil_mode=True`` pooling wrongly on partial cells. Sizes that divide
+    take the plain ``avg_pool2d`` (no padding).
+    """
+    H, W = x.shape[-2:]
+    kh, kw = kernel
+    ph, pw = (kh - H % kh) % kh, (kw - W % kw) % kw
+    if ph == 0 and pw == 0:
+        return F.avg_pool2d(x, kernel, kernel)
+    pooled = F.avg_pool2d(F.pad(x, (0, pw, 0, ph)), kernel, kernel)
+    scale = x.new_ones(pooled.shape[-2:])
+    if ph:
+        scale[-1, :] *= kh / (kh - ph)
+    if pw:
+        scale[:, -1] *= kw / (kw - pw)
+    return pooled * scale
+
+
+def _at_most(side, g: int):
+    """``min(g, side)``, written so that under ``torch.compile`` with dynamic
+    shapes it is a guard plus a plain int, not a symbolic ``Min`` (which
+    inductor's layout code cannot order)."""
+    return g if side >= g else side
+
+
+def _tokens(x: Tensor, n: int, heads: int) -> Tuple[Tensor, ...]:
+    """Split a channels-last projection (B, n*heads*hd, H, W) into n tensors
+    (B, heads, H*W, hd), views of it (no copy when x is channels-last)."""
+    B, C, H, W = x.shape
+    t = x.permute(0, 2, 3, 1).reshape(B, H * W, n, heads, C // (n * heads))
+    return tuple(t.select(2, i).transpose(1, 2) for i in range(n))
+
+
+def _to_map(out: Tensor, H: int, W: int) -> Tensor:
+    """Attention output (B, heads, H*W, hd) -> map (B, heads*hd, H, W),
+    channels-last (a view when the heads are interleaved in memory, as SDPA
+    writes them on CPU)."""
+    B, heads, _, hd = out.shape
+    return out.transpose(1, 2).reshape(B, H, W, heads * hd).permute(0, 3, 1, 2)
 
 
 class MultiHeadSelfAttention(nn.Module):
     """Plain MHSA over all tokens: the last stage of HAT-Net, where the map is
     small enough (stride 32) for full attention.
 
+    Optionally (``pool_to``, off by default) its keys and values are
+    average-pooled, as G2 pools those of the H-MHSA stages, so that its cost
+    stays linear in the number of pixels at high resolution: a map side ``s``
+    larger than ``pool_to`` is pooled by the ratio ``ceil(s / pool_to)``
+    (``ceil_mode``, partial border cells averaging what they cover), leaving
+    at most ``pool_to`` keys per side. Pooling commutes with the 1x1 key/value
+    projection (an average of affine maps is the affine map of the average),
+    so the keys are exactly the averages of the full-resolution keys and the
+    weights of the plain model apply unchanged. Maps no larger than
+    ``pool_to`` (e.g. 16 x 16 at 512 x 512 input for ``pool_to=16``) get the
+    plain computation.
+
     Args:
         embed_dims (int): Channels C of the input and output.
         head_dim (int): Channels per head; must divide ``embed_dims``.
+        pool_to (int, optional): Most keys/values per map side; None (the
+            paper's model) keeps every token as a key.
     """
 
-    def __init__(self, embed_dims: int, head_dim: int):
+    def __init__(self, embed_dims: int, head_dim: int,
+                 pool_to: Optional[int] = None):
         super().__init__()
         self.embed_dims = embed_dims
         self.head_dim = head_dim
         self.num_heads = _num_heads(embed_dims, head_dim)
+        self.pool_to = pool_to
         self.norm = nn.GroupNorm(1, embed_dims, eps=1e-6)
         self.qkv = nn.Conv2d(embed_dims, embed_dims * 3, 1)
         self.proj = nn.Conv2d(embed_dims, embed_dims, 1)
 
+    @property
+    def pool_to(self) -> Optional[int]:
+        """Most keys/values per map side (None: all tokens)."""
+        return self._pool_to
+
+    @pool_to.setter
+    def pool_to(self, value: Optional[int]) -> None:
+        self._pool_to = None if value is None else _check_grid(
+            'pool_to (the most keys per side of the last stage)', value)
+
     def extra_repr(self) -> str:
-        return f'embed_dims={self.embed_dims}, num_heads={self.num_heads}'
+        s = f'embed_dims={self.embed_dims}, num_heads={self.num_heads}'
+        return s + (f', pool_to={self.pool_to}' if self.pool_to else '')
+
+    def kv_pool_kernel(self, H: int, W: int) -> Optional[Tuple[int, int]]:
+        """The pooling of the keys/values for an (H, W) map; None: none."""
+        if self.pool_to is None or max(H, W) <= self.pool_to:
+            return None
+        return math.ceil(H / self.pool_to), math.ceil(W / self.pool_to)
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, C, H, W)."""
+        """(B, C, H, W) -> (B, C, H, W), channels-last in memory."""
         B, C, H, W = x.shape
-        qkv = self.qkv(self.norm(x))
-        q, k, v = qkv.reshape(B, 3, self.num_heads, self.head_dim,
-                              H * W).transpose(-2, -1).unbind(1)
+        x = self.norm(x.contiguous(memory_format=torch.channels_last))
+        kernel = self.kv_pool_kernel(H, W)
+        if kernel is None:
+            q, k, v = _tokens(self.qkv(x), 3, self.num_heads)
+        else:
+            weight, bias = self.qkv.weight, self.qkv.bias
+            q = _tokens(F.conv2d(x, weight[:C], bias[:C]), 1,
+                        self.num_heads)[0]
+            pooled = avg_pool_partial(x, kernel)
+            k, v = _tokens(F.conv2d(pooled, weight[C:], bias[C:]), 2,
+                           self.num_heads)
         out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(-2, -1).reshape(B, C, H, W))
+        return self.proj(_to_map(out, H, W))

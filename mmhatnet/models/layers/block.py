@@ -54,6 +54,9 @@ class HATBlock(nn.Module):
             ``g1``/``g2`` None the block uses plain MHSA (the last stage).
         g2 (int, optional): G2, the average-pooling ratio of the global
             keys/values.
+        pool_to (int, optional): Plain MHSA only: pool its keys/values to
+            at most this many per side (see ``MultiHeadSelfAttention``);
+            None keeps them all.
         drop_path (float): Stochastic depth rate of both residual branches.
         with_cp (bool): Trade compute for memory with activation
             checkpointing. Defaults to False.
@@ -66,11 +69,12 @@ class HATBlock(nn.Module):
                  kernel_size: int,
                  g1: Optional[int] = None,
                  g2: Optional[int] = None,
+                 pool_to: Optional[int] = None,
                  drop_path: float = 0.,
                  with_cp: bool = False):
         super().__init__()
         if g1 is None:
-            self.attn = MultiHeadSelfAttention(embed_dims, head_dim)
+            self.attn = MultiHeadSelfAttention(embed_dims, head_dim, pool_to)
         else:
             self.attn = HierarchicalAttention(embed_dims, head_dim, g1, g2)
         self.mlp = InvertedResidualMLP(embed_dims, mlp_ratio, kernel_size)
