@@ -15,7 +15,8 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-from mmhatnet.utils import (build_runner, enable_visualization,
+from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
+                            enable_visualization,
                             load_released_classifier, load_run_config,
                             released_state_dict)
 
@@ -45,6 +46,10 @@ def main():
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
                           args.launcher)
+    try:
+        check_datasets(cfg, ['test_dataloader'])
+    except DataCheckError as e:
+        raise SystemExit(f'error: {e}')
     released = released_state_dict(args.checkpoint)
     cfg.load_from = None if released is not None else args.checkpoint
     show_dir = enable_visualization(cfg, args.show_dir) if args.show_dir \

@@ -10,7 +10,8 @@ import os
 
 from mmengine.config import DictAction
 
-from mmhatnet.utils import build_runner, load_run_config
+from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
+                            load_run_config)
 
 
 def parse_args():
@@ -51,6 +52,14 @@ def main():
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
+
+    loaders = ['train_dataloader']
+    if cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None:
+        loaders.append('val_dataloader')
+    try:
+        check_datasets(cfg, loaders)
+    except DataCheckError as e:
+        raise SystemExit(f'error: {e}')
 
     runner = build_runner(cfg)
     runner.train()
