@@ -1,11 +1,12 @@
 from .checkpoint_safety import allow_mmengine_checkpoints
 from .data_checks import DataCheckError, check_datasets
+from .files import atomic_output
 from .runner import (build_runner, enable_visualization,
                      load_released_classifier, load_run_config,
                      released_state_dict)
 
 __all__ = [
-    'DataCheckError', 'allow_mmengine_checkpoints', 'build_runner',
-    'check_datasets', 'enable_visualization',
+    'DataCheckError', 'allow_mmengine_checkpoints', 'atomic_output',
+    'build_runner', 'check_datasets', 'enable_visualization',
     'load_released_classifier', 'load_run_config', 'released_state_dict'
 ]

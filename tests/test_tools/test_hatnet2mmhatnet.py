@@ -1,9 +1,12 @@
-"""The converter tool writes the converted file once, safely."""
+"""The converter tool writes the converted file once, safely, and says
+clearly why when it cannot."""
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mmhatnet.models import HATNet, convert_official_hatnet, load_state_dict
@@ -48,3 +51,138 @@ def test_refuses_to_overwrite_its_input(tmp_path, micro_checkpoint):
     assert out.returncode != 0
     assert 'refusing to overwrite the input' in out.stderr
     assert src.read_bytes() == before
+
+
+# ------------------------------------------------------ failures, in detail
+def _converter():
+    spec = importlib.util.spec_from_file_location('hatnet2mmhatnet', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_refuses_to_overwrite_its_input_through_a_link(tmp_path,
+                                                       micro_checkpoint):
+    src = tmp_path / 'official.pth'
+    shutil.copy(micro_checkpoint, src)
+    link = tmp_path / 'link.pth'
+    link.symlink_to(src)
+    before = src.read_bytes()
+    out = run(src, link)
+    assert out.returncode != 0
+    assert f"refusing to overwrite the input '{src}'" in out.stderr
+    assert src.read_bytes() == before
+
+
+def test_missing_output_folder(tmp_path, micro_checkpoint):
+    dst = tmp_path / 'no' / 'such' / 'out.pth'
+    out = run(micro_checkpoint, dst)
+    assert out.returncode != 0
+    assert (f"error: the output folder '{dst.parent}' does not exist (or is "
+            f"not a folder); create it or choose another path") in out.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_output_is_a_folder(tmp_path, micro_checkpoint):
+    (tmp_path / 'dir.pth').mkdir()
+    out = run(micro_checkpoint, tmp_path / 'dir.pth')
+    assert out.returncode != 0
+    assert f"error: the output '{tmp_path / 'dir.pth'}' is a folder" in \
+        out.stderr
+    assert os.listdir(tmp_path / 'dir.pth') == []
+
+
+def test_output_folder_not_writable(tmp_path, micro_checkpoint, monkeypatch):
+    folder = tmp_path / 'readonly'
+    folder.mkdir()
+    folder.chmod(0o555)
+    tool = _converter()
+    if os.geteuid() == 0:  # root writes anywhere: let the OS say no
+        real_access = os.access
+        monkeypatch.setattr(
+            tool.os, 'access', lambda path, mode: False
+            if os.path.abspath(path) == str(folder) and mode & os.W_OK else
+            real_access(path, mode))
+    try:
+        with pytest.raises(SystemExit) as exc:
+            tool.main([micro_checkpoint, str(folder / 'out.pth')])
+        assert str(exc.value.code) == (
+            f"error: the output folder '{folder}' is not writable; fix its "
+            f"permissions or choose another path")
+        assert os.listdir(folder) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_missing_or_broken_input(tmp_path):
+    out = run(tmp_path / 'nope.pth', tmp_path / 'out.pth')
+    assert out.returncode != 0
+    assert (f"error: the input '{tmp_path / 'nope.pth'}' does not exist; give "
+            f"the path (or URL) of an official HAT-Net checkpoint") in \
+        out.stderr
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes(b'PK\x03\x04 truncated download')
+    out = run(broken, tmp_path / 'out.pth')
+    assert out.returncode != 0
+    assert f"error: could not read '{broken}' as a PyTorch checkpoint" in \
+        out.stderr
+    assert 'Traceback' not in out.stderr
+    assert sorted(os.listdir(tmp_path)) == ['broken.pth']
+
+
+def test_not_an_official_checkpoint(tmp_path):
+    ours = tmp_path / 'ours.pth'
+    torch.save({'stem.conv1.weight': torch.zeros(1)}, ours)
+    out = run(ours, tmp_path / 'out.pth')
+    assert out.returncode != 0
+    assert (f"error: '{ours}' is not an official HAT-Net checkpoint (no "
+            f"patch_embed.* / blocks.* keys); nothing to convert") in \
+        out.stderr
+    assert sorted(os.listdir(tmp_path)) == ['ours.pth']
+
+
+def test_failed_write_leaves_no_temp_and_keeps_the_old_output(
+        tmp_path, micro_checkpoint, monkeypatch):
+    """torch.save dies half-way (disk full): the temp file it was writing is
+    removed and the output from before is untouched."""
+    dst = tmp_path / 'out.pth'
+    dst.write_bytes(b'the previous conversion')
+    tool = _converter()
+    written = []
+
+    def save_then_fail(obj, path):
+        with open(path, 'wb') as f:
+            f.write(b'PK\x03\x04 half a zip')
+        written.append(path)
+        raise RuntimeError('[enforce fail at inline_container.cc:603] . '
+                           'PytorchStreamWriter failed writing file')
+
+    monkeypatch.setattr(tool.torch, 'save', save_then_fail)
+    with pytest.raises(SystemExit) as exc:
+        tool.main([micro_checkpoint, str(dst)])
+    message = str(exc.value.code)
+    assert message.startswith(f"error: cannot write '{dst}' (RuntimeError: ")
+    assert 'PytorchStreamWriter failed writing file' in message
+    assert message.endswith(
+        f"; the existing '{dst}' is unchanged; check the free space and "
+        f"permissions of '{tmp_path}'")
+    assert len(written) == 1 and os.path.dirname(written[0]) == str(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ['out.pth']  # temp file removed
+    assert dst.read_bytes() == b'the previous conversion'
+
+
+def test_failed_write_without_an_old_output(tmp_path, micro_checkpoint,
+                                            monkeypatch):
+    tool = _converter()
+
+    def fail(obj, path):
+        with open(path, 'wb') as f:
+            f.write(b'PK')
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(tool.torch, 'save', fail)
+    with pytest.raises(SystemExit) as exc:
+        tool.main([micro_checkpoint, str(tmp_path / 'new.pth')])
+    assert '(OSError: [Errno 28] No space left on device); nothing was ' \
+        'written;' in str(exc.value.code)
+    assert os.listdir(tmp_path) == []

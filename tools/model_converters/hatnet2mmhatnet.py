@@ -16,12 +16,12 @@ only when complete; the input is never overwritten.
 import argparse
 import os
 import sys
-import tempfile
 
 import torch
 
 from mmhatnet.models.utils import (convert_official_hatnet,
                                    is_official_state_dict, load_state_dict)
+from mmhatnet.utils import atomic_output
 
 
 def parse_args(argv=None):
@@ -43,26 +43,48 @@ def main(argv=None):
         sys.exit(f'error: refusing to overwrite the input {args.src!r}; give '
                  f'another output path')
     out_dir = os.path.dirname(dst)
-    if not os.path.isdir(out_dir) or not os.access(out_dir, os.W_OK):
-        sys.exit(f'error: cannot write to {out_dir!r}: the folder does not '
-                 f'exist or is not writable; create it or choose another path')
+    if not os.path.isdir(out_dir):
+        sys.exit(f'error: the output folder {out_dir!r} does not exist (or '
+                 f'is not a folder); create it or choose another path')
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        sys.exit(f'error: the output folder {out_dir!r} is not writable; '
+                 f'fix its permissions or choose another path')
+    if os.path.isdir(dst):
+        sys.exit(f'error: the output {dst!r} is a folder; give a file path '
+                 f'such as {os.path.join(dst, "converted.pth")!r}')
+    url = args.src.startswith(('http://', 'https://'))
+    if not url and not os.path.isfile(args.src):
+        sys.exit(f'error: the input {args.src!r} does not exist; give the '
+                 f'path (or URL) of an official HAT-Net checkpoint')
 
-    state_dict = load_state_dict(args.src)
+    try:
+        state_dict = load_state_dict(args.src)
+    except (OSError, RuntimeError) as e:  # unreadable, damaged, no tensors
+        sys.exit(f'error: {e}')
     if not is_official_state_dict(state_dict):
         sys.exit(f'error: {args.src!r} is not an official HAT-Net checkpoint '
                  f'(no patch_embed.* / blocks.* keys); nothing to convert')
-    converted = convert_official_hatnet(state_dict, with_head=args.with_head)
-
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix='.tmp_', suffix='.pth')
-    os.close(fd)
     try:
-        torch.save(dict(state_dict=converted, meta=dict(
-            converted_from=os.path.basename(args.src),
-            with_head=args.with_head)), tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        converted = convert_official_hatnet(state_dict,
+                                            with_head=args.with_head)
+    except KeyError as e:
+        sys.exit(f'error: in {args.src!r}: {e.args[0]} Nothing was '
+                 f'written.')
+
+    try:
+        # a temporary file next to dst, renamed when complete, removed if not
+        with atomic_output(dst, suffix='.pth') as tmp:
+            torch.save(dict(state_dict=converted, meta=dict(
+                converted_from=os.path.basename(args.src),
+                with_head=args.with_head)), tmp)
+    except (OSError, RuntimeError) as e:
+        # torch.save reports a failed write (disk full, I/O error) as a
+        # RuntimeError of its zip writer, other failures as OSError
+        kept = (f'the existing {dst!r} is unchanged' if
+                os.path.exists(dst) else 'nothing was written')
+        sys.exit(f'error: cannot write {dst!r} ({type(e).__name__}: '
+                 f'{e}); {kept}; check the free space and permissions '
+                 f'of {out_dir!r}')
     print(f'wrote {len(converted)} tensors to {dst}')
 
 
