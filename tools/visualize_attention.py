@@ -27,7 +27,9 @@ module's own layers, exactly as the module computes them
   partial border window masked out, so they get weight 0);
 * global: over the keys average-pooled by G2 (one weight per pooled cell).
 
-The last stage (plain MHSA) has only the global map, over all its tokens.
+The last stage (plain MHSA) has only the global map, over all its tokens
+(or over its pooled keys when the backbone's opt-in ``last_stage_pool_to``
+pools them).
 
 The PNG: panels side by side, each of the (resized) image's size, no gaps:
 ``[image with the query marked | local map | global map]`` for H-MHSA stages,
@@ -74,7 +76,8 @@ def attention_maps(attn: nn.Module, x: torch.Tensor,
         ``token``, and
 
         * ``global_weights`` (heads, Ph, Pw): weights over the keys
-          (pooled cells; for MHSA every token), summing to one per head;
+          (pooled cells; for MHSA every token, unless it pools its keys),
+          summing to one per head;
           ``global_v`` (heads, Ph*Pw, head_dim): their values;
           ``global_cell`` (kh, kw): the pooling cell in tokens;
           ``global_map`` (heads, H, W): the weight of each token's cell;
@@ -97,13 +100,26 @@ def attention_maps(attn: nn.Module, x: torch.Tensor,
     out: Dict[str, object] = dict(grid=(H, W), token=(r, c))
 
     if not hasattr(attn, 'local_qkv'):  # plain MHSA
-        qkv = attn.qkv(attn.norm(x)).reshape(3, heads, hd, H * W)
-        q = qkv[0, :, :, r * W + c]  # (heads, hd)
-        k, v = qkv[1].transpose(-2, -1), qkv[2].transpose(-2, -1)
+        qkv = attn.qkv(attn.norm(x)).reshape(3, heads, hd, H, W)
+        q = qkv[0, :, :, r, c]  # (heads, hd)
+        kv = qkv[1:]
+        # opt-in (``pool_to``): keys/values averaged over cells of
+        # ``kernel`` tokens, partial border cells averaging what they cover
+        # (the average of the projections is the projection of the average)
+        pool = getattr(attn, 'kv_pool_kernel', None)
+        kernel = pool(H, W) if pool is not None else None
+        if kernel is not None:
+            kv = F.avg_pool2d(kv.reshape(2 * heads, hd, H, W), kernel,
+                              kernel, ceil_mode=True)
+            kv = kv.reshape(2, heads, hd, *kv.shape[-2:])
+        Ph, Pw = kv.shape[-2:]
+        k, v = (t.reshape(heads, hd, Ph * Pw).transpose(-2, -1) for t in kv)
         w = torch.softmax(torch.einsum('hd,hnd->hn', q, k) * scale, dim=-1)
-        out.update(
-            kind='mhsa', global_weights=w.reshape(heads, H, W),
-            global_v=v, global_cell=(1, 1), global_map=w.reshape(heads, H, W))
+        w = w.reshape(heads, Ph, Pw)
+        kh, kw = kernel or (1, 1)
+        global_map = w.repeat_interleave(kh, 1).repeat_interleave(kw, 2)
+        out.update(kind='mhsa', global_weights=w, global_v=v,
+                   global_cell=(kh, kw), global_map=global_map[:, :H, :W])
         return out
 
     # step 1: local attention inside the query's window

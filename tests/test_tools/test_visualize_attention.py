@@ -138,6 +138,33 @@ def test_last_stage_mhsa_weights_rebuild_the_module_output(backbone, size):
                               atol=1e-5)
 
 
+def test_last_stage_with_pooled_keys(backbone):
+    """The opt-in last_stage_pool_to: weights over the pooled keys (a
+    partial border cell included) still rebuild the output."""
+    stage = len(backbone.stages) - 1
+    attn = backbone.stages[stage][0].attn
+    backbone.last_stage_pool_to = 2
+    try:
+        # 100 x 76 -> a 4 x 3 last-stage map, pooled by (2, 2): 2 x 2 keys
+        x, out = tool.capture_attention_input(backbone, _input(100, 76),
+                                              stage, 0)
+        assert x.shape[-2:] == (4, 3)
+        for r, c in ((0, 0), (3, 2)):
+            maps = tool.attention_maps(attn, x, (r, c))
+            gw = maps['global_weights']
+            assert gw.shape == (attn.num_heads, 2, 2)
+            assert maps['global_cell'] == (2, 2)
+            assert torch.allclose(gw.sum((1, 2)),
+                                  torch.ones(attn.num_heads), atol=1e-6)
+            glob = torch.einsum('hn,hnd->hd', gw.reshape(attn.num_heads, -1),
+                                maps['global_v']).reshape(-1)
+            token_out = attn.proj(glob.view(1, -1, 1, 1))
+            assert torch.allclose(token_out.view(-1), out[0, :, r, c],
+                                  atol=1e-5)
+    finally:
+        backbone.last_stage_pool_to = None
+
+
 def test_weights_change_with_g1_g2_as_the_module_does(backbone):
     """The window and pooled grid follow the module's current G1/G2."""
     attn = backbone.stages[0][0].attn
