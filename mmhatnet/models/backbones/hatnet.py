@@ -67,6 +67,12 @@ class HATNet(BaseModule):
             our names; any other mmengine init config is used as usual; None
             gives the released code's random init (truncated normal 0.02).
 
+    Memory layout: the input is made channels-last once, and every block
+    keeps it, so the outputs are ``(B, C_i, H_i, W_i)`` tensors stored
+    channels-last (NHWC). Necks and heads take them as they are (convs,
+    interpolation, elementwise ops); call ``.contiguous()`` on an output
+    only if your code needs ``.view`` on NCHW memory.
+
     G1 and G2 hold no parameters: they may differ between training and test,
     or from the values a checkpoint was trained with (the paper's Table 6).
     Any input size works: see the ``Note`` of ``HierarchicalAttention``.

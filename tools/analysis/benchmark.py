@@ -1,0 +1,576 @@
+#!/usr/bin/env python
+# Copyright (c) mmhatnet contributors. All rights reserved.
+"""Speed and peak memory of HAT-Net, side by side with its plain formulation
+and with the backbones a user would pick instead.
+
+    # the comparison: every model at every size, inference and training step
+    python tools/analysis/benchmark.py compare [--models ...] [--cases ...]
+    # the scaling mode: HAT-Net-Small inference from 512^2 up, + a PNG
+    python tools/analysis/benchmark.py scaling [--sides 512 1024 2048 ...]
+
+**compare** times, in one run, for each case (input size and batch) and each
+model: inference (``eval()``, ``no_grad``, forward only) and a training step
+(``train()``, forward + backward of the mean of every output; no optimizer),
+with the peak memory of each. The models:
+
+* ``hatnet-{tiny,small,medium,large}``: our backbone (fused attention,
+  channels-last layout);
+* ``hatnet-*-plain``: the same module, same weights, run through
+  :func:`mmhatnet.testing.reference_backbone`, the plain formulation of the
+  paper and the released code (NCHW, explicit ``softmax(QK^T/sqrt d)V``);
+* ``hatnet-*-compiled`` (opt-in): our backbone through ``torch.compile``
+  (inductor, static shapes; the compilation happens in the untimed warm-up);
+* ``swin-t`` and ``pvtv2-b2``: mmdet's ``SwinTransformer`` (the Swin-T of
+  mmdet's RetinaNet/Mask R-CNN configs) and ``PyramidVisionTransformerV2``
+  (B2), at the same input.
+
+HAT-Net runs with the dense-task G1/G2 (8,8,8 / 16,8,4) except at 224x224,
+where it runs with the ImageNet ones (8,7,7 / 8,4,2), as in the paper.
+It prints seconds, peak memory, GFLOPs (multiply-adds, attention included:
+:func:`mmhatnet.complexity.complete_flops`), and ratios: each HAT-Net against
+its plain formulation and against Swin-T, and time per GFLOP.
+
+**scaling** runs HAT-Net-Small inference (batch 1) at growing square sizes,
+for: ``fused`` (our default model), ``plain`` (the plain formulation, same
+weights), ``linear-last`` (``last_stage_pool_to=16``: the last stage's keys
+and values pooled so its cost stays linear) and ``full-mhsa`` (every stage
+plain MHSA over all tokens, the vanilla ViT-style model, with the weights of
+the local projections). A variant stops growing once a size takes more than
+``--max-seconds`` or would pass ``--max-memory-gb``. It prints time and peak
+memory per size, the fitted exponent ``time ~ pixels^a`` (least squares in
+log-log), and writes a PNG.
+
+Timing: ``--warmup`` untimed runs, then ``--repeats`` timed ones, median
+(CUDA events on a GPU). Peak memory: on a GPU ``torch.cuda.
+max_memory_allocated`` above what was allocated before; on a CPU the
+process's peak resident set (``VmHWM``, reset through
+``/proc/self/clear_refs``) above its resident set just before, after
+returning freed heap to the OS (``malloc_trim``). Each model is measured in
+its own subprocess, so that nothing (allocator caches, thread pools) leaks
+from one to the next. CPU runs are fp32 with torch's default threads.
+"""
+import argparse
+import ctypes
+import json
+import math
+import os
+import os.path as osp
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HATNET_SIZES = ('tiny', 'small', 'medium', 'large')
+PEERS = ('swin-t', 'pvtv2-b2')
+ALL_MODELS = tuple(f'hatnet-{s}' for s in HATNET_SIZES) + tuple(
+    f'hatnet-{s}-plain' for s in HATNET_SIZES) + PEERS
+# opt-in (not in the default list: inductor takes minutes per model on CPU)
+COMPILED_MODELS = tuple(f'hatnet-{s}-compiled' for s in HATNET_SIZES)
+# name: (height, width, batch)
+CASES = {
+    '224': (224, 224, 32),
+    '512': (512, 512, 2),
+    '800x1344': (800, 1344, 1),
+}
+SCALING_VARIANTS = ('fused', 'plain', 'linear-last', 'full-mhsa')
+IMAGENET_G = dict(g1=(8, 7, 7), g2=(8, 4, 2))
+DENSE_G = dict(g1=(8, 8, 8), g2=(16, 8, 4))
+
+
+# ------------------------------------------------------------------ models
+def build(name: str, height: int, variant: str = 'fused') -> Tuple[
+        nn.Module, Callable]:
+    """``(module, forward)``: ``forward(x)`` returns a tuple of maps."""
+    if name.startswith('hatnet-'):
+        from mmhatnet.models import HATNet
+        from mmhatnet.testing import reference_backbone
+        size = name.split('-')[1]
+        plain = name.endswith('-plain') or variant == 'plain'
+        gs = IMAGENET_G if height == 224 else DENSE_G
+        kwargs = {}
+        if variant == 'linear-last':
+            kwargs['last_stage_pool_to'] = 16
+        torch.manual_seed(0)
+        model = HATNet(arch=size, **gs, **kwargs)
+        model.init_weights()
+        if plain:
+            return model, lambda x: reference_backbone(model, x)
+        if variant == 'full-mhsa':
+            return model, lambda x: full_mhsa_backbone(model, x)
+        if name.endswith('-compiled'):
+            # static shapes: inductor of torch 2.14 fails on dynamic ones here
+            return model, torch.compile(model, dynamic=False)
+        return model, model
+    from mmdet.models.backbones import (PyramidVisionTransformerV2,
+                                        SwinTransformer)
+    torch.manual_seed(0)
+    if name == 'swin-t':
+        model = SwinTransformer(embed_dims=96, depths=(2, 2, 6, 2),
+                                num_heads=(3, 6, 12, 24), window_size=7,
+                                out_indices=(0, 1, 2, 3))
+    elif name == 'pvtv2-b2':
+        model = PyramidVisionTransformerV2(embed_dims=64,
+                                           num_layers=(3, 4, 6, 3))
+    else:
+        raise SystemExit(f'unknown model {name!r}; choose from '
+                         f'{ALL_MODELS + COMPILED_MODELS}')
+    model.init_weights()
+    return model, model
+
+
+def full_mhsa_backbone(model, x):
+    """HAT-Net with every H-MHSA replaced by plain MHSA over all tokens
+    (local q/k/v and output projections reused): the quadratic wall."""
+    x = model.stem(x.contiguous(memory_format=torch.channels_last))
+    outs = []
+    for i, stage in enumerate(model.stages):
+        if i > 0:
+            x = model.downsample_layers[i - 1](x)
+        for block in stage:
+            a = block.attn
+            if hasattr(a, 'local_qkv'):
+                B, C, H, W = x.shape
+                qkv = a.local_qkv(a.norm(x)).permute(0, 2, 3, 1).reshape(
+                    B, H * W, 3, a.num_heads, a.head_dim)
+                q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
+                y = F.scaled_dot_product_attention(q, k, v)
+                y = y.transpose(1, 2).reshape(B, H, W, C).permute(0, 3, 1, 2)
+                x = x + a.proj(y)
+            else:
+                x = x + block.attn(x)
+            x = x + block.mlp(x)
+        if i in model.out_indices:
+            outs.append(x)
+    return tuple(outs)
+
+
+def gflops(forward_module: nn.Module, height: int, width: int,
+           batch: int) -> Optional[float]:
+    """Multiply-adds of one forward, attention included, in G."""
+    try:
+        from mmhatnet.complexity import complete_flops
+        total, _, _ = complete_flops(forward_module, (height, width))
+        return total * batch / 1e9
+    except Exception as e:  # a counter failure must not lose the timings
+        print(f'  (FLOP count failed: {type(e).__name__}: {e})',
+              file=sys.stderr)
+        return None
+
+
+# ------------------------------------------------------------- measuring
+class Meter:
+    """Median time and peak memory of a callable, on CPU or CUDA."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.cuda = device.type == 'cuda'
+        self._libc = None
+        if not self.cuda and platform.system() == 'Linux':
+            try:
+                self._libc = ctypes.CDLL('libc.so.6')
+            except OSError:
+                pass
+
+    def _rss_kb(self, field: str) -> int:
+        with open('/proc/self/status') as f:
+            return int(re.search(rf'{field}:\s+(\d+)', f.read()).group(1))
+
+    def _reset_peak(self) -> int:
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            return torch.cuda.memory_allocated()
+        if self._libc is not None:
+            self._libc.malloc_trim(0)
+        try:
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')  # reset VmHWM to the current RSS
+        except OSError:
+            pass
+        return self._rss_kb('VmRSS') * 1024
+
+    def _peak(self) -> int:
+        if self.cuda:
+            torch.cuda.synchronize()
+            return torch.cuda.max_memory_allocated()
+        return self._rss_kb('VmHWM') * 1024
+
+    def measure(self, fn: Callable, warmup: int, repeats: int
+                ) -> Tuple[float, float, List[float]]:
+        """``(median seconds, peak bytes above the start, all times)``."""
+        for _ in range(warmup):
+            fn()
+        base = self._reset_peak()
+        times = []
+        for _ in range(repeats):
+            if self.cuda:
+                start = torch.cuda.Event(enable_timing=True)
+                end = torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
+                torch.cuda.synchronize()
+                times.append(start.elapsed_time(end) / 1e3)
+            else:
+                t = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t)
+        return statistics.median(times), max(self._peak() - base, 0), times
+
+
+def measure_model(name: str, height: int, width: int, batch: int,
+                  modes: Sequence[str], warmup: int, repeats: int,
+                  device: torch.device, variant: str = 'fused') -> Dict:
+    """Time and memory of one model at one size; a JSON-able dict."""
+    model, forward = build(name, height, variant)
+    model.to(device)
+    x = torch.randn(batch, 3, height, width, device=device)
+    meter = Meter(device)
+    row = dict(model=name, variant=variant, height=height, width=width,
+               batch=batch)
+
+    def infer():
+        with torch.no_grad():
+            forward(x)
+
+    def train_step():
+        outs = forward(x)
+        loss = sum(o.float().mean() for o in outs)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    for mode in modes:
+        model.train(mode == 'train')
+        fn = train_step if mode == 'train' else infer
+        t, mem, times = meter.measure(fn, warmup, repeats)
+        row[mode] = dict(seconds=t, peak_bytes=mem, times=times)
+    model.eval()
+    # count the eager forward: the compiled one computes the same thing
+    wrapper = _Forward(model if name.endswith('-compiled') else forward,
+                       model)
+    row['gflops'] = gflops(wrapper, height, width, batch)
+    return row
+
+
+class _Forward(nn.Module):
+    """A module around a forward function (for the FLOP counter)."""
+
+    def __init__(self, forward, model):
+        super().__init__()
+        self.model = model
+        self._forward = forward
+
+    def forward(self, x):
+        return tuple(self._forward(x))
+
+
+def run_worker(spec: Dict) -> Dict:
+    """Measure one model in this process (the subprocess side)."""
+    device = torch.device(spec['device'])
+    return measure_model(spec['model'], spec['height'], spec['width'],
+                         spec['batch'], spec['modes'], spec['warmup'],
+                         spec['repeats'], device, spec.get('variant',
+                                                           'fused'))
+
+
+def in_subprocess(spec: Dict, timeout: Optional[float] = None
+                  ) -> Optional[Dict]:
+    """Run :func:`run_worker` in a fresh interpreter; None if it died
+    (e.g. out of memory) or timed out."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = osp.join(tmp, 'row.json')
+        cmd = [sys.executable, osp.abspath(__file__), 'worker',
+               json.dumps(spec), out]
+        try:
+            proc = subprocess.run(cmd, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f'  {spec["model"]} {spec.get("variant", "")} '
+                  f'{spec["height"]}x{spec["width"]}: timed out',
+                  file=sys.stderr)
+            return None
+        if proc.returncode != 0 or not osp.isfile(out):
+            print(f'  {spec["model"]} {spec.get("variant", "")} '
+                  f'{spec["height"]}x{spec["width"]}: failed '
+                  f'(exit {proc.returncode})', file=sys.stderr)
+            return None
+        with open(out) as f:
+            return json.load(f)
+
+
+# -------------------------------------------------------------- reporting
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            m = re.search(r'model name\s*:\s*(.*)', f.read())
+            cpu = m.group(1).strip() if m else cpu
+    except OSError:
+        pass
+    dev = (torch.cuda.get_device_name() if torch.cuda.is_available()
+           else f'CPU {cpu}, {torch.get_num_threads()} threads')
+    return f'{dev}; torch {torch.__version__}; fp32'
+
+
+def _fmt_mem(b: Optional[float]) -> str:
+    return '-' if b is None else f'{b / 2**30:.2f}'
+
+
+def compare_table(rows: List[Dict]) -> str:
+    """A markdown table of the comparison, ratios included."""
+    by = {(r['model'], r['height'], r['width']): r for r in rows}
+    lines = []
+    for case, (h, w, _) in CASES.items():
+        case_rows = [r for r in rows if (r['height'], r['width']) == (h, w)]
+        if not case_rows:
+            continue
+        batch = case_rows[0]['batch']
+        swin = by.get(('swin-t', h, w))
+        lines += [
+            f'\n**{h}x{w}, batch {batch}**\n',
+            '| model | GFLOPs | infer s | infer GB | train s | train GB | '
+            'vs plain: infer / train speed-up, train memory | '
+            'train s per TFLOP | vs Swin-T per FLOP |',
+            '|---|---:|---:|---:|---:|---:|---|---:|---:|'
+        ]
+        for r in case_rows:
+            inf, tr = r.get('infer'), r.get('train')
+            gf = r.get('gflops')
+            cells = [r['model'], f'{gf:.1f}' if gf else '-',
+                     f'{inf["seconds"]:.3f}' if inf else '-',
+                     _fmt_mem(inf['peak_bytes']) if inf else '-',
+                     f'{tr["seconds"]:.3f}' if tr else '-',
+                     _fmt_mem(tr['peak_bytes']) if tr else '-']
+            plain = by.get((r['model'] + '-plain', h, w))
+            if plain and inf and tr and plain.get('infer') and plain.get(
+                    'train'):
+                cells.append(
+                    f'{plain["infer"]["seconds"] / inf["seconds"]:.2f}x / '
+                    f'{plain["train"]["seconds"] / tr["seconds"]:.2f}x, '
+                    f'{tr["peak_bytes"] / max(plain["train"]["peak_bytes"], 1):.2f}x')
+            else:
+                cells.append('')
+            per_tflop = tr['seconds'] / (3 * gf / 1e3) if tr and gf else None
+            cells.append(f'{per_tflop:.1f}' if per_tflop else '-')
+            if per_tflop and swin and swin.get('train') and swin.get('gflops'):
+                swin_per = swin['train']['seconds'] / (3 * swin['gflops'] / 1e3)
+                cells.append(f'{per_tflop / swin_per:.2f}x')
+            else:
+                cells.append('')
+            lines.append('| ' + ' | '.join(cells) + ' |')
+    lines.append('\n"train s per TFLOP": training-step seconds per 10^12 '
+                 'multiply-adds, the step counted as 3x the forward. "vs '
+                 'Swin-T per FLOP" < 1: less time per FLOP than Swin-T. '
+                 '"vs plain" > 1: faster than the plain formulation at '
+                 'equal weights; memory < 1: less.')
+    return '\n'.join(lines)
+
+
+def fit_exponent(points: List[Tuple[int, float]]) -> Optional[float]:
+    """Least-squares slope of log(time) against log(pixels)."""
+    if len(points) < 2:
+        return None
+    xs = [math.log(p) for p, _ in points]
+    ys = [math.log(t) for _, t in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx)**2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den
+
+
+def scaling_table(rows: List[Dict]) -> str:
+    lines = ['| variant | side | seconds | peak GB | GFLOPs |',
+             '|---|---:|---:|---:|---:|']
+    for r in rows:
+        gf = r.get('gflops')
+        lines.append(f'| {r["variant"]} | {r["height"]} | '
+                     f'{r["infer"]["seconds"]:.2f} | '
+                     f'{_fmt_mem(r["infer"]["peak_bytes"])} | '
+                     f'{gf:.0f} |' if gf else '- |')
+    lines += ['', '| variant | time ~ pixels^a, a = | fitted over sides |',
+              '|---|---:|---|']
+    for variant in SCALING_VARIANTS:
+        pts = [(r['height']**2, r['infer']['seconds']) for r in rows
+               if r['variant'] == variant]
+        a = fit_exponent(pts)
+        if a is not None:
+            sides = [str(int(math.sqrt(p))) for p, _ in pts]
+            lines.append(f'| {variant} | {a:.2f} | {", ".join(sides)} |')
+    return '\n'.join(lines)
+
+
+def plot_scaling(rows: List[Dict], path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4))
+    for variant in SCALING_VARIANTS:
+        pts = [r for r in rows if r['variant'] == variant]
+        if not pts:
+            continue
+        px = [r['height']**2 / 1e6 for r in pts]
+        a = fit_exponent([(r['height']**2, r['infer']['seconds'])
+                          for r in pts])
+        label = variant + (f' (~px^{a:.2f})' if a is not None else '')
+        ax_t.loglog(px, [r['infer']['seconds'] for r in pts], 'o-',
+                    label=label)
+        ax_m.loglog(px, [r['infer']['peak_bytes'] / 2**30 for r in pts],
+                    'o-', label=variant)
+    for ax, ylabel in ((ax_t, 'inference seconds'), (ax_m, 'peak GB')):
+        ax.set_xlabel('megapixels (square input)')
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f'HAT-Net-Small inference, batch 1 -- {machine()}',
+                 fontsize=8)
+    fig.tight_layout()
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix='.png', dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(rows, path):
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix='.json', dir=folder)
+    with os.fdopen(fd, 'w') as f:
+        json.dump(dict(machine=machine(), rows=rows), f, indent=1)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ modes
+def cmd_compare(args) -> List[Dict]:
+    models = args.models or list(ALL_MODELS)
+    rows = []
+    print(f'# compare on {machine()}', flush=True)
+    for case in args.cases:
+        h, w, batch = CASES[case]
+        batch = args.batch or batch
+        for name in models:
+            spec = dict(model=name, height=h, width=w, batch=batch,
+                        modes=args.modes, warmup=args.warmup,
+                        repeats=args.repeats, device=args.device)
+            t0 = time.time()
+            row = in_subprocess(spec)
+            if row is None:
+                continue
+            rows.append(row)
+            print(f'  {name:>18} {h}x{w} b{batch}: ' + ', '.join(
+                f'{m} {row[m]["seconds"]:.3f} s {row[m]["peak_bytes"] / 2**30:.2f} GB'
+                for m in args.modes) + f' ({time.time() - t0:.0f} s)',
+                flush=True)
+    print(compare_table(rows))
+    return rows
+
+
+def cmd_scaling(args) -> List[Dict]:
+    rows = []
+    print(f'# scaling of HAT-Net-{args.arch} on {machine()}', flush=True)
+    for variant in args.variants:
+        for side in args.sides:
+            spec = dict(model=f'hatnet-{args.arch}', height=side, width=side,
+                        batch=1, modes=['infer'], warmup=args.warmup,
+                        repeats=args.repeats, device=args.device,
+                        variant=variant)
+            row = in_subprocess(spec, timeout=args.max_seconds *
+                                (args.warmup + args.repeats) * 3 + 120)
+            if row is None:
+                break
+            rows.append(row)
+            t, mem = row['infer']['seconds'], row['infer']['peak_bytes']
+            print(f'  {variant:>12} {side}^2: {t:.2f} s, '
+                  f'{mem / 2**30:.2f} GB', flush=True)
+            # stop growing before the next size would pass the limits:
+            # predict with the exponent seen so far (at least linear)
+            nxt = [s for s in args.sides if s > side]
+            if nxt:
+                seen = [(r['height']**2, r['infer']['seconds'])
+                        for r in rows if r['variant'] == variant]
+                a = max(1., fit_exponent(seen[-2:]) or 1.)
+                grow = (nxt[0] / side)**(2 * a)
+                if t * grow > args.max_seconds or (
+                        mem * grow > args.max_memory_gb * 2**30):
+                    print(f'  {variant}: stopping before {nxt[0]}^2 '
+                          f'(limits --max-seconds {args.max_seconds}, '
+                          f'--max-memory-gb {args.max_memory_gb})')
+                    break
+    print(scaling_table(rows))
+    if args.plot:
+        plot_scaling(rows, args.plot)
+        print(f'plot written to {args.plot}')
+    return rows
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='mode', required=True)
+    default_device = 'cuda' if torch.cuda.is_available() else 'cpu'
+
+    def common(p):
+        p.add_argument('--warmup', type=int, default=1)
+        p.add_argument('--repeats', type=int, default=3)
+        p.add_argument('--device', default=default_device)
+        p.add_argument('--json', help='also write the rows to this file')
+
+    c = sub.add_parser('compare', help='every model at every case')
+    c.add_argument('--models', nargs='+',
+                   choices=ALL_MODELS + COMPILED_MODELS,
+                   help=f'default: {" ".join(ALL_MODELS)}')
+    c.add_argument('--cases', nargs='+', choices=list(CASES),
+                   default=list(CASES))
+    c.add_argument('--modes', nargs='+', choices=('infer', 'train'),
+                   default=['infer', 'train'])
+    c.add_argument('--batch', type=int,
+                   help='override the batch of every case')
+    common(c)
+    s = sub.add_parser('scaling', help='inference time/memory vs size')
+    s.add_argument('--arch', default='small', choices=HATNET_SIZES)
+    s.add_argument('--sides', nargs='+', type=int,
+                   default=[512, 768, 1024, 1536, 2048, 2560, 3072])
+    s.add_argument('--variants', nargs='+', choices=SCALING_VARIANTS,
+                   default=list(SCALING_VARIANTS))
+    s.add_argument('--max-seconds', type=float, default=90.,
+                   help='do not grow a variant past a size that takes '
+                   'longer than this per run')
+    s.add_argument('--max-memory-gb', type=float, default=16.)
+    s.add_argument('--plot', default='work_dirs/benchmark/scaling.png')
+    common(s)
+    w = sub.add_parser('worker')  # internal: one measurement
+    w.add_argument('spec')
+    w.add_argument('out')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.mode == 'worker':
+        row = run_worker(json.loads(args.spec))
+        with open(args.out, 'w') as f:
+            json.dump(row, f)
+        return
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        raise SystemExit('--device cuda asked for, but torch sees no GPU')
+    rows = cmd_compare(args) if args.mode == 'compare' else cmd_scaling(args)
+    if args.json:
+        write_json(rows, args.json)
+
+
+if __name__ == '__main__':
+    main()
