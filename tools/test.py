@@ -16,7 +16,7 @@ import os.path as osp
 from mmengine.config import DictAction
 
 from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
-                            enable_visualization,
+                            check_released_fits_config, enable_visualization,
                             load_released_classifier, load_run_config,
                             released_state_dict)
 
@@ -46,11 +46,14 @@ def main():
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
                           args.launcher)
-    try:
-        check_datasets(cfg, ['test_dataloader'])
-    except DataCheckError as e:
-        raise SystemExit(f'error: {e}')
+    # the checkpoint first: it is cheaper to read than the data
     released = released_state_dict(args.checkpoint)
+    try:
+        if released is not None:
+            check_released_fits_config(cfg, args.checkpoint)
+        check_datasets(cfg, ['test_dataloader'])
+    except (ValueError, DataCheckError) as e:
+        raise SystemExit(f'error: {e}')
     cfg.load_from = None if released is not None else args.checkpoint
     show_dir = enable_visualization(cfg, args.show_dir) if args.show_dir \
         else None

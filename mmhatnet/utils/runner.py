@@ -190,6 +190,22 @@ def released_state_dict(checkpoint: str) -> Optional[dict]:
     return state_dict if is_official_state_dict(state_dict) else None
 
 
+def _released_needs_classifier(checkpoint: str) -> str:
+    return (f'{checkpoint!r} is a released HAT-Net ImageNet checkpoint: it '
+            f'holds a backbone and an ImageNet classifier only, so it '
+            f'evaluates with a hatnet_*_in1k config. To test a detector or '
+            f'segmentor, pass a checkpoint trained with its config (the '
+            f'released weights go into its backbone init_cfg).')
+
+
+def check_released_fits_config(cfg, checkpoint: str) -> None:
+    """Refuse, before any data is read or any model is built, to evaluate a
+    released ImageNet checkpoint with a config that is not a classifier."""
+    model = cfg.get('model', {})
+    if model.get('type') != 'ImageClassifier' or 'head' not in model:
+        raise ValueError(_released_needs_classifier(checkpoint))
+
+
 def load_released_classifier(model: torch.nn.Module, state_dict: dict,
                              checkpoint: str) -> None:
     """Load a released HAT-Net checkpoint (backbone and ImageNet classifier,
@@ -202,12 +218,7 @@ def load_released_classifier(model: torch.nn.Module, state_dict: dict,
         model = model.module
     if not (hasattr(model, 'backbone') and hasattr(model, 'head')
             and hasattr(getattr(model, 'head'), 'fc')):
-        raise ValueError(
-            f'{checkpoint!r} is a released HAT-Net ImageNet checkpoint: it '
-            f'holds a backbone and an ImageNet classifier only, so it '
-            f'evaluates with a hatnet_*_in1k config. To test a detector or '
-            f'segmentor, pass a checkpoint trained with its config (the '
-            f'released weights go into its backbone init_cfg).')
+        raise ValueError(_released_needs_classifier(checkpoint))
     converted = convert_official_hatnet(state_dict, with_head=True)
     backbone = {k[len('backbone.'):]: v for k, v in converted.items()
                 if k.startswith('backbone.')}
