@@ -324,8 +324,29 @@ def _fmt_mem(b: Optional[float]) -> str:
     return '-' if b is None else f'{b / 2**30:.2f}'
 
 
+def _ratio(a: Optional[Dict], b: Optional[Dict], mode: str, key: str
+           ) -> Optional[float]:
+    """``b[mode][key] / a[mode][key]`` when both rows have that mode."""
+    if not a or not b or mode not in a or mode not in b:
+        return None
+    den = a[mode][key]
+    return b[mode][key] / den if den else None
+
+
+def _per_tflop(row: Optional[Dict], mode: str) -> Optional[float]:
+    """Seconds per 10^12 multiply-adds (a training step counts 3 forwards)."""
+    if not row or mode not in row or not row.get('gflops'):
+        return None
+    work = row['gflops'] * (3 if mode == 'train' else 1) / 1e3
+    return row[mode]['seconds'] / work
+
+
+def _cell(value: Optional[float], fmt: str = '{:.2f}x') -> str:
+    return '-' if value is None else fmt.format(value)
+
+
 def compare_table(rows: List[Dict]) -> str:
-    """A markdown table of the comparison, ratios included."""
+    """A markdown table per case, ratios included."""
     by = {(r['model'], r['height'], r['width']): r for r in rows}
     lines = []
     for case, (h, w, _) in CASES.items():
@@ -337,40 +358,41 @@ def compare_table(rows: List[Dict]) -> str:
         lines += [
             f'\n**{h}x{w}, batch {batch}**\n',
             '| model | GFLOPs | infer s | infer GB | train s | train GB | '
-            'vs plain: infer / train speed-up, train memory | '
-            'train s per TFLOP | vs Swin-T per FLOP |',
-            '|---|---:|---:|---:|---:|---:|---|---:|---:|'
+            'speed-up vs plain (infer / train) | memory vs plain (infer / '
+            'train) | s per TFLOP (infer / train) | time per FLOP vs Swin-T '
+            '(infer / train) |',
+            '|---|---:|---:|---:|---:|---:|---|---|---|---|'
         ]
         for r in case_rows:
-            inf, tr = r.get('infer'), r.get('train')
-            gf = r.get('gflops')
-            cells = [r['model'], f'{gf:.1f}' if gf else '-',
-                     f'{inf["seconds"]:.3f}' if inf else '-',
-                     _fmt_mem(inf['peak_bytes']) if inf else '-',
-                     f'{tr["seconds"]:.3f}' if tr else '-',
-                     _fmt_mem(tr['peak_bytes']) if tr else '-']
-            plain = by.get((r['model'] + '-plain', h, w))
-            if plain and inf and tr and plain.get('infer') and plain.get(
-                    'train'):
-                cells.append(
-                    f'{plain["infer"]["seconds"] / inf["seconds"]:.2f}x / '
-                    f'{plain["train"]["seconds"] / tr["seconds"]:.2f}x, '
-                    f'{tr["peak_bytes"] / max(plain["train"]["peak_bytes"], 1):.2f}x')
-            else:
-                cells.append('')
-            per_tflop = tr['seconds'] / (3 * gf / 1e3) if tr and gf else None
-            cells.append(f'{per_tflop:.1f}' if per_tflop else '-')
-            if per_tflop and swin and swin.get('train') and swin.get('gflops'):
-                swin_per = swin['train']['seconds'] / (3 * swin['gflops'] / 1e3)
-                cells.append(f'{per_tflop / swin_per:.2f}x')
-            else:
-                cells.append('')
+            cells = [r['model'], _cell(r.get('gflops'), '{:.1f}')]
+            for mode in ('infer', 'train'):
+                m = r.get(mode)
+                cells += [_cell(m and m['seconds'], '{:.3f}'),
+                          _cell(m and m['peak_bytes'] / 2**30, '{:.2f}')]
+            plain = None
+            if r['model'].startswith('hatnet-') and '-plain' not in r['model']:
+                base = r['model'].replace('-compiled', '')
+                plain = by.get((base + '-plain', h, w))
+            cells.append(' / '.join(
+                _cell(_ratio(r, plain, m, 'seconds'))
+                for m in ('infer', 'train')) if plain else '')
+            cells.append(' / '.join(
+                _cell(_ratio(plain, r, m, 'peak_bytes'))
+                for m in ('infer', 'train')) if plain else '')
+            cells.append(' / '.join(
+                _cell(_per_tflop(r, m), '{:.1f}') for m in ('infer', 'train')))
+            vs_swin = []
+            for m in ('infer', 'train'):
+                ours, theirs = _per_tflop(r, m), _per_tflop(swin, m)
+                vs_swin.append(_cell(ours / theirs if ours and theirs
+                                     else None))
+            cells.append(' / '.join(vs_swin))
             lines.append('| ' + ' | '.join(cells) + ' |')
-    lines.append('\n"train s per TFLOP": training-step seconds per 10^12 '
-                 'multiply-adds, the step counted as 3x the forward. "vs '
-                 'Swin-T per FLOP" < 1: less time per FLOP than Swin-T. '
-                 '"vs plain" > 1: faster than the plain formulation at '
-                 'equal weights; memory < 1: less.')
+    lines.append('\nspeed-up vs plain > 1: faster than the plain formulation '
+                 'at equal weights; memory vs plain < 1: less peak memory. '
+                 's per TFLOP: seconds per 10^12 multiply-adds (a training '
+                 'step counted as 3 forwards); vs Swin-T < 1: less time per '
+                 'FLOP than Swin-T in the same run.')
     return '\n'.join(lines)
 
 
