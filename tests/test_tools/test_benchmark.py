@@ -69,9 +69,57 @@ def test_linear_last_stage_variant_is_parameter_free(bench):
         assert k == k2 and torch.equal(a, b)
 
 
+def test_fixed_keys_variant_grows_linearly_where_the_default_does_not(
+        bench):
+    def growth(variant):
+        counts = []
+        for side in (512, 1024):
+            model, forward = bench.build('hatnet-tiny', side, variant)
+            counts.append(bench.gflops(bench._Forward(forward, model), side,
+                                       side, 1))
+        return counts[1] / counts[0]
+
+    # 4x the pixels: with G2 fixed the global keys of every stage grow 4x
+    # too (quadratic term); with G2 scaled by the side they do not
+    assert growth('fused') > 4.1
+    assert 3.9 < growth('fixed-keys') < 4.05
+    model, _ = bench.build('hatnet-tiny', 1024, 'fixed-keys')
+    assert model.last_stage_pool_to == 16
+
+
 def test_worker_runs_in_a_subprocess(bench):
     row = bench.in_subprocess(dict(model='hatnet-tiny', height=32, width=32,
                                    batch=1, modes=['infer'], warmup=0,
                                    repeats=1, device='cpu'))
     assert row is not None and row['infer']['seconds'] > 0
     assert math.isfinite(row['gflops'])
+
+
+def _rows(variant, points):
+    return [dict(variant=variant, height=side, width=side, gflops=gf,
+                 infer=dict(seconds=sec, peak_bytes=2**30))
+            for side, sec, gf in points]
+
+
+def test_report_only_prints_earlier_rows_with_exponents(bench, tmp_path,
+                                                       capsys):
+    # time ~ pixels^1 for one variant, ~ pixels^2 for the other
+    old = _rows('fused', [(512, 1., 10.), (1024, 4., 40.), (2048, 16., 160.)])
+    old += _rows('full-mhsa', [(512, 1., 10.), (1024, 16., 160.)])
+    bench.write_json(old, str(tmp_path / 'old.json'))
+    bench.main(['scaling', '--report-only', '--with-json',
+                str(tmp_path / 'old.json'), '--plot', str(tmp_path / 'p.png')])
+    out = capsys.readouterr().out
+    assert '| fused | 1.00 | 512, 1024, 2048 | 1.00 |' in out
+    assert '| full-mhsa | 2.00 | 512, 1024 | - |' in out
+    assert '| fused | 2048 | 16.00 | 1.00 | 160 | 100.0 |' in out
+    assert (tmp_path / 'p.png').stat().st_size > 0
+
+
+def test_earlier_rows_of_another_machine_are_refused(bench, tmp_path):
+    path = tmp_path / 'other.json'
+    path.write_text('{"machine": "a GPU far away", "rows": []}')
+    with pytest.raises(SystemExit, match='not on this machine'):
+        bench.earlier_rows([str(path)], [])
+    with pytest.raises(SystemExit, match='--with-json'):
+        bench.main(['scaling', '--report-only'])

@@ -7,6 +7,11 @@ and with the backbones a user would pick instead.
     python tools/analysis/benchmark.py compare [--models ...] [--cases ...]
     # the scaling mode: HAT-Net-Small inference from 512^2 up, + a PNG
     python tools/analysis/benchmark.py scaling [--sides 512 1024 2048 ...]
+    # measure some variants again, keep the others of an earlier run
+    python tools/analysis/benchmark.py scaling --variants fused \
+        --with-json old.json --json new.json
+    # only the table and the plot of earlier runs
+    python tools/analysis/benchmark.py scaling --report-only --with-json a.json
 
 **compare** times, in one run, for each case (input size and batch) and each
 model: inference (``eval()``, ``no_grad``, forward only) and a training step
@@ -33,7 +38,10 @@ its plain formulation and against Swin-T, and time per GFLOP.
 **scaling** runs HAT-Net-Small inference (batch 1) at growing square sizes,
 for: ``fused`` (our default model), ``plain`` (the plain formulation, same
 weights), ``linear-last`` (``last_stage_pool_to=16``: the last stage's keys
-and values pooled so its cost stays linear) and ``full-mhsa`` (every stage
+and values pooled so its cost stays linear), ``fixed-keys`` (``linear-last``
+and G2 multiplied by ``ceil(side / 512)``: every stage keeps about the number
+of global keys it has at 512^2, since with a fixed G2 the keys of stages 1-3
+grow with the pixels too) and ``full-mhsa`` (every stage
 plain MHSA over all tokens, the vanilla ViT-style model, with the weights of
 the local projections). A variant stops growing once a size takes more than
 ``--max-seconds`` or would pass ``--max-memory-gb``. It prints time and peak
@@ -80,7 +88,8 @@ CASES = {
     '512': (512, 512, 2),
     '800x1344': (800, 1344, 1),
 }
-SCALING_VARIANTS = ('fused', 'plain', 'linear-last', 'full-mhsa')
+SCALING_VARIANTS = ('fused', 'plain', 'linear-last', 'fixed-keys',
+                    'full-mhsa')
 IMAGENET_G = dict(g1=(8, 7, 7), g2=(8, 4, 2))
 DENSE_G = dict(g1=(8, 8, 8), g2=(16, 8, 4))
 
@@ -96,8 +105,11 @@ def build(name: str, height: int, variant: str = 'fused') -> Tuple[
         plain = name.endswith('-plain') or variant == 'plain'
         gs = IMAGENET_G if height == 224 else DENSE_G
         kwargs = {}
-        if variant == 'linear-last':
+        if variant in ('linear-last', 'fixed-keys'):
             kwargs['last_stage_pool_to'] = 16
+        if variant == 'fixed-keys':  # G2 grows with the side, from 512^2
+            grow = max(1, math.ceil(height / 512))
+            gs = dict(g1=gs['g1'], g2=tuple(g * grow for g in gs['g2']))
         torch.manual_seed(0)
         model = HATNet(arch=size, **gs, **kwargs)
         model.init_weights()
@@ -408,23 +420,27 @@ def fit_exponent(points: List[Tuple[int, float]]) -> Optional[float]:
 
 
 def scaling_table(rows: List[Dict]) -> str:
-    lines = ['| variant | side | seconds | peak GB | GFLOPs |',
-             '|---|---:|---:|---:|---:|']
+    lines = ['| variant | side | seconds | peak GB | GFLOPs | s per TFLOP |',
+             '|---|---:|---:|---:|---:|---:|']
     for r in rows:
-        gf = r.get('gflops')
         lines.append(f'| {r["variant"]} | {r["height"]} | '
                      f'{r["infer"]["seconds"]:.2f} | '
                      f'{_fmt_mem(r["infer"]["peak_bytes"])} | '
-                     f'{gf:.0f} |' if gf else '- |')
-    lines += ['', '| variant | time ~ pixels^a, a = | fitted over sides |',
-              '|---|---:|---|']
+                     f'{_cell(r.get("gflops"), "{:.0f}")} | '
+                     f'{_cell(_per_tflop(r, "infer"), "{:.1f}")} |')
+    lines += ['', '| variant | time ~ pixels^a: a over all sides | sides | '
+              'a from 512 to 2048 |', '|---|---:|---|---:|']
     for variant in SCALING_VARIANTS:
         pts = [(r['height']**2, r['infer']['seconds']) for r in rows
                if r['variant'] == variant]
         a = fit_exponent(pts)
         if a is not None:
             sides = [str(int(math.sqrt(p))) for p, _ in pts]
-            lines.append(f'| {variant} | {a:.2f} | {", ".join(sides)} |')
+            a_512_2048 = fit_exponent(
+                [(p, t) for p, t in pts if 512**2 <= p <= 2048**2]) if {
+                    512**2, 2048**2} <= {p for p, _ in pts} else None
+            lines.append(f'| {variant} | {a:.2f} | {", ".join(sides)} | '
+                         f'{_cell(a_512_2048, "{:.2f}")} |')
     return '\n'.join(lines)
 
 
@@ -453,26 +469,20 @@ def plot_scaling(rows: List[Dict], path: str) -> None:
     fig.suptitle(f'HAT-Net-Small inference, batch 1 -- {machine()}',
                  fontsize=8)
     fig.tight_layout()
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.png', dir=folder)
-    os.close(fd)
+    from mmhatnet.utils import atomic_output
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def write_json(rows, path):
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.json', dir=folder)
-    with os.fdopen(fd, 'w') as f:
+    from mmhatnet.utils import atomic_output
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with atomic_output(path) as tmp, open(tmp, 'w') as f:
         json.dump(dict(machine=machine(), rows=rows), f, indent=1)
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------ modes
@@ -500,10 +510,29 @@ def cmd_compare(args) -> List[Dict]:
     return rows
 
 
-def cmd_scaling(args) -> List[Dict]:
+def earlier_rows(paths: Sequence[str], skip: Sequence[str]) -> List[Dict]:
+    """Rows of earlier ``--json`` files made on this machine, but for the
+    variants in ``skip`` (measured again now)."""
     rows = []
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        if data.get('machine') != machine():
+            raise SystemExit(f'--with-json {path}: measured on '
+                             f'{data.get("machine")!r}, not on this machine '
+                             f'({machine()!r}); its times do not compare')
+        rows += [r for r in data['rows'] if r.get('variant') not in skip]
+    return rows
+
+
+def cmd_scaling(args) -> List[Dict]:
+    if args.report_only and not args.with_json:
+        raise SystemExit('--report-only prints earlier rows: give them with '
+                         '--with-json FILE.json')
+    measure = [] if args.report_only else args.variants
+    rows = earlier_rows(args.with_json, measure)
     print(f'# scaling of HAT-Net-{args.arch} on {machine()}', flush=True)
-    for variant in args.variants:
+    for variant in measure:
         for side in args.sides:
             spec = dict(model=f'hatnet-{args.arch}', height=side, width=side,
                         batch=1, modes=['infer'], warmup=args.warmup,
@@ -531,6 +560,8 @@ def cmd_scaling(args) -> List[Dict]:
                           f'(limits --max-seconds {args.max_seconds}, '
                           f'--max-memory-gb {args.max_memory_gb})')
                     break
+    order = {v: i for i, v in enumerate(SCALING_VARIANTS)}
+    rows.sort(key=lambda r: (order[r['variant']], r['height']))
     print(scaling_table(rows))
     if args.plot:
         plot_scaling(rows, args.plot)
@@ -573,6 +604,13 @@ def parse_args(argv=None):
                    'longer than this per run')
     s.add_argument('--max-memory-gb', type=float, default=16.)
     s.add_argument('--plot', default='work_dirs/benchmark/scaling.png')
+    s.add_argument('--with-json', nargs='+', default=[], metavar='JSON',
+                   help='show the rows of earlier --json files of this '
+                   'machine beside the new ones (variants run now replace '
+                   'theirs)')
+    s.add_argument('--report-only', action='store_true',
+                   help='measure nothing: print the table and draw the plot '
+                   'of the --with-json rows')
     common(s)
     w = sub.add_parser('worker')  # internal: one measurement
     w.add_argument('spec')
