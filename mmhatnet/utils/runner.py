@@ -202,7 +202,8 @@ def check_released_fits_config(cfg, checkpoint: str) -> None:
     """Refuse, before any data is read or any model is built, to evaluate a
     released ImageNet checkpoint with a config that is not a classifier."""
     model = cfg.get('model', {})
-    if model.get('type') != 'ImageClassifier' or 'head' not in model:
+    kind = str(model.get('type', '')).split('.')[-1]  # 'mmpretrain.X' too
+    if kind != 'ImageClassifier' or 'head' not in model:
         raise ValueError(_released_needs_classifier(checkpoint))
 
 
