@@ -46,13 +46,13 @@ def main():
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
                           args.launcher)
-    # the checkpoint first: it is cheaper to read than the data
-    released = released_state_dict(args.checkpoint)
     try:
+        # the checkpoint first: it is cheaper to read than the data
+        released = released_state_dict(args.checkpoint)
         if released is not None:
             check_released_fits_config(cfg, args.checkpoint)
         check_datasets(cfg, ['test_dataloader'])
-    except (ValueError, DataCheckError) as e:
+    except (ValueError, RuntimeError, DataCheckError) as e:
         raise SystemExit(f'error: {e}')
     cfg.load_from = None if released is not None else args.checkpoint
     show_dir = enable_visualization(cfg, args.show_dir) if args.show_dir \

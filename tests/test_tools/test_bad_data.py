@@ -251,12 +251,38 @@ def test_train_checks_the_val_set_too(toy, tmp_path, monkeypatch):
     assert not (tmp_path / 'work').exists()
 
 
+def _mmengine_checkpoint(folder):
+    """A checkpoint in mmengine's format (not a released one): test.py
+    reads its keys only, before the data; the runner would load it."""
+    import torch
+    path = folder / 'model.pth'
+    torch.save({'meta': {}, 'state_dict': {'backbone.x': torch.zeros(1)}},
+               path)
+    return path
+
+
+def test_test_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
+    ckpt = tmp_path / 'model.pth'
+    ckpt.write_bytes(b'not a checkpoint')
+    cwd = tmp_path / 'cwd'
+    cwd.mkdir()
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'test.py'),
+         os.path.join(TOY, CONFIGS['coco']), str(ckpt)],
+        cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert (f"error: could not read '{ckpt}' as a PyTorch checkpoint") \
+        in out.stderr
+    assert 'the file is not a PyTorch checkpoint at all' in out.stderr
+    assert 'Traceback' not in out.stderr
+    assert os.listdir(cwd) == []
+
+
 def test_test_stops_before_the_runner(toy, tmp_path, monkeypatch):
     root = _copy(toy, 'imagenet', tmp_path)
     ann = root / 'meta' / 'val.txt'
     ann.write_text(ann.read_text().replace(' 1\n', ' -1\n', 1))
-    ckpt = tmp_path / 'model.pth'
-    ckpt.write_bytes(b'never read')
+    ckpt = _mmengine_checkpoint(tmp_path)
     work = tmp_path / 'work'
     message = _run_tool('test', [
         os.path.join(TOY, CONFIGS['imagenet']), ckpt, '--work-dir', work,
@@ -273,8 +299,7 @@ def test_command_line_exit_code_and_no_work_dir(tmp_path, tool):
     """As a user runs it: nonzero exit, the message on stderr, and no
     work_dirs/ (the default work dir, under the current folder) at all."""
     root = tmp_path / 'no_data'
-    ckpt = tmp_path / 'model.pth'
-    ckpt.write_bytes(b'never read')
+    ckpt = _mmengine_checkpoint(tmp_path)
     args = [os.path.join(TOY, CONFIGS['coco'])]
     if tool == 'test':
         args.append(str(ckpt))
