@@ -18,7 +18,7 @@ from mmengine.config import DictAction
 from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
                             check_released_fits_config, enable_visualization,
                             load_released_classifier, load_run_config,
-                            released_state_dict)
+                            release_distributed, released_state_dict)
 
 
 def parse_args():
@@ -63,6 +63,7 @@ def main():
     runner.test()
     if show_dir:
         runner.logger.info(f'pictures of the predictions: {show_dir}')
+    release_distributed()
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ import os
 from mmengine.config import DictAction
 
 from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
-                            load_run_config)
+                            load_run_config, release_distributed)
 
 
 def parse_args():
@@ -63,6 +63,7 @@ def main():
 
     runner = build_runner(cfg)
     runner.train()
+    release_distributed()
 
 
 if __name__ == '__main__':
