@@ -332,10 +332,6 @@ def machine() -> str:
     return f'{dev}; torch {torch.__version__}; fp32'
 
 
-def _fmt_mem(b: Optional[float]) -> str:
-    return '-' if b is None else f'{b / 2**30:.2f}'
-
-
 def _ratio(a: Optional[Dict], b: Optional[Dict], mode: str, key: str
            ) -> Optional[float]:
     """``b[mode][key] / a[mode][key]`` when both rows have that mode."""
@@ -425,7 +421,7 @@ def scaling_table(rows: List[Dict]) -> str:
     for r in rows:
         lines.append(f'| {r["variant"]} | {r["height"]} | '
                      f'{r["infer"]["seconds"]:.2f} | '
-                     f'{_fmt_mem(r["infer"]["peak_bytes"])} | '
+                     f'{r["infer"]["peak_bytes"] / 2**30:.2f} | '
                      f'{_cell(r.get("gflops"), "{:.0f}")} | '
                      f'{_cell(_per_tflop(r, "infer"), "{:.1f}")} |')
     lines += ['', '| variant | time ~ pixels^a: a over all sides | sides | '
@@ -436,9 +432,9 @@ def scaling_table(rows: List[Dict]) -> str:
         a = fit_exponent(pts)
         if a is not None:
             sides = [str(int(math.sqrt(p))) for p, _ in pts]
-            a_512_2048 = fit_exponent(
-                [(p, t) for p, t in pts if 512**2 <= p <= 2048**2]) if {
-                    512**2, 2048**2} <= {p for p, _ in pts} else None
+            window = [(p, t) for p, t in pts if 512**2 <= p <= 2048**2]
+            has_ends = {512**2, 2048**2} <= {p for p, _ in window}
+            a_512_2048 = fit_exponent(window) if has_ends else None
             lines.append(f'| {variant} | {a:.2f} | {", ".join(sides)} | '
                          f'{_cell(a_512_2048, "{:.2f}")} |')
     return '\n'.join(lines)
