@@ -14,11 +14,12 @@ import os
 import os.path as osp
 
 from mmengine.config import DictAction
+from mmengine.dist import is_main_process
 
 from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
                             check_released_fits_config, enable_visualization,
                             load_released_classifier, load_run_config,
-                            release_distributed, released_state_dict)
+                            release_distributed, released_state_dict, write_test_results)
 
 
 def parse_args():
@@ -60,9 +61,13 @@ def main():
     runner = build_runner(cfg)
     if released is not None:
         load_released_classifier(runner.model, released, args.checkpoint)
-    runner.test()
-    if show_dir:
-        runner.logger.info(f'pictures of the predictions: {show_dir}')
+    metrics = runner.test()
+    if is_main_process():
+        path = write_test_results(cfg.work_dir, args.config, args.checkpoint,
+                                  metrics, show_dir)
+        runner.logger.info(f'metrics: {path}')
+        if show_dir:
+            runner.logger.info(f'pictures of the predictions: {show_dir}')
     release_distributed()
 
 

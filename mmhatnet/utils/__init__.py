@@ -4,11 +4,11 @@ from .files import atomic_output
 from .runner import (build_runner, check_released_fits_config,
                      enable_visualization, load_released_classifier,
                      load_run_config, release_distributed,
-                     released_state_dict)
+                     released_state_dict, write_test_results)
 
 __all__ = [
     'DataCheckError', 'allow_mmengine_checkpoints', 'atomic_output',
     'build_runner', 'check_datasets', 'check_released_fits_config',
     'enable_visualization', 'load_released_classifier', 'load_run_config',
-    'release_distributed', 'released_state_dict'
+    'release_distributed', 'released_state_dict', 'write_test_results'
 ]

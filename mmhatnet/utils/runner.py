@@ -2,6 +2,8 @@
 """What tools/train.py and tools/test.py share: building the right library's
 runner for a config."""
 import importlib
+import json
+import os
 import os.path as osp
 from typing import List, Optional
 from unittest import mock
@@ -13,6 +15,8 @@ from mmengine.logging import MMLogger
 from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
+
+from .files import atomic_output
 
 SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
 
@@ -156,7 +160,9 @@ def enable_visualization(cfg: Config, show_dir: str) -> str:
     if 'visualization' not in hooks:
         raise ValueError('the config has no default_hooks.visualization '
                          'to draw predictions with')
-    show_dir = osp.join(cfg.work_dir, show_dir)  # no-op for absolute paths
+    # absolute, since the libraries' hooks join a relative folder under the
+    # run's own <work_dir>/<timestamp>/
+    show_dir = osp.abspath(osp.join(cfg.work_dir, show_dir))
     vis = hooks.visualization
     if cfg.default_scope == 'mmpretrain':
         vis.enable, vis.out_dir, vis.interval = True, show_dir, 1
@@ -167,6 +173,30 @@ def enable_visualization(cfg: Config, show_dir: str) -> str:
     else:
         vis.draw, vis.test_out_dir = True, show_dir
     return show_dir
+
+
+def write_test_results(work_dir: str, config: str, checkpoint: str,
+                       metrics: dict, pictures: Optional[str]) -> str:
+    """Write what a test run produced to ``<work_dir>/results.json``
+    (atomically): the config, the checkpoint, every metric and the folder of
+    the pictures (absolute, or None). Returns the path."""
+    path = osp.join(work_dir, 'results.json')
+    os.makedirs(work_dir, exist_ok=True)
+    results = dict(config=config, checkpoint=checkpoint,
+                   metrics={k: _plain(v) for k, v in metrics.items()},
+                   pictures=pictures)
+    with atomic_output(path) as tmp, open(tmp, 'w') as f:
+        json.dump(results, f, indent=2)
+    return path
+
+
+def _plain(value):
+    """A metric as a JSON value (numpy and torch scalars become floats)."""
+    if hasattr(value, 'item'):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def released_state_dict(checkpoint: str) -> Optional[dict]:

@@ -1,0 +1,97 @@
+"""The main job as a user runs it: ``bash tools/run_main_job.sh`` from the
+repository root, with its own relative work dirs. ``--quick`` runs the whole
+pipeline (toy data -> pretraining -> fine-tuning -> test -> summary) on a few
+tiny images, so every printed path and the summary can be checked here; the
+full job's metric is measured by running it (docs/get_started/main_job.md).
+
+The script runs in a copy of ``tools/`` and ``configs/`` so that it writes its
+``data/`` and ``work_dirs/`` there, not into the checkout."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+# the summary lines that name a file or folder, and the path in each
+PATH_LINES = re.compile(
+    r'^(metrics|pictures|summary|pretraining|detector):\s+(\S+)', re.M)
+
+
+@pytest.fixture(scope='module')
+def quick_job(tmp_path_factory):
+    repo = tmp_path_factory.mktemp('repo')
+    for folder in ('tools', 'configs'):
+        shutil.copytree(os.path.join(ROOT, folder), repo / folder)
+    env = dict(os.environ, MMHATNET_VENV=sys.prefix)
+    env.pop('MAIN_JOB_WORK_DIR', None)
+    out = subprocess.run(
+        ['bash', 'tools/run_main_job.sh', '--no-install', '--quick',
+         '--seed', '1'], cwd=repo, env=env, capture_output=True, text=True,
+        timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    return repo, out.stdout
+
+
+def test_the_summary_gives_the_metric_and_the_per_class_ap(quick_job):
+    _, log = quick_job
+    summary = log[log.index('== Summary (seed 1'):]
+    assert re.search(r'^coco/bbox_mAP: \d\.\d{3}$', summary, re.M), summary
+    per_class = re.search(r'^bbox AP per class: (.*)$', summary, re.M)
+    assert per_class, summary
+    names = [item.split()[0] for item in per_class.group(1).split(', ')]
+    assert names == ['circle', 'square', 'triangle', 'cross']
+
+
+def test_every_printed_path_exists(quick_job):
+    repo, log = quick_job
+    summary = log[log.index('== Summary'):]
+    printed = dict(PATH_LINES.findall(summary))
+    assert set(printed) == {'metrics', 'pictures', 'summary', 'pretraining',
+                            'detector'}, summary
+    for what, path in printed.items():
+        # relative paths are relative to the repository root, where the
+        # script runs
+        assert os.path.exists(os.path.join(repo, path)), (what, path)
+    for checkpoint in re.findall(r'\(checkpoint (\S+)\)', summary):
+        assert os.path.isfile(os.path.join(repo, checkpoint)), checkpoint
+    # the pictures are where test.py says, not under <work_dir>/<timestamp>/
+    assert printed['pictures'] == str(repo / 'work_dirs/main_job/test/vis')
+    assert len(os.listdir(printed['pictures'])) == 4  # one per val image
+
+
+def test_the_contact_sheet_shows_every_val_image(quick_job):
+    repo, log = quick_job
+    sheet = Image.open(repo / 'work_dirs/main_job/test/summary.png')
+    # 4 val images, two per row, each 640 wide (ground truth | predictions)
+    assert sheet.width == 2 * 640
+    pictures = sorted((repo / 'work_dirs/main_job/test/vis').iterdir())
+    tile = Image.open(pictures[0])
+    assert sheet.height >= 2 * round(tile.height * 640 / tile.width)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--seed'], '--seed needs a value'),
+    (['--seed', 'x'], "--seed must be a non-negative integer, got 'x'"),
+])
+def test_a_bad_seed_is_one_error_line(tmp_path, args, message):
+    out = subprocess.run(['bash', os.path.join(ROOT, 'tools/run_main_job.sh'),
+                          '--no-install', *args], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    # one line, naming the problem
+    assert out.stderr.startswith(f'error: {message}'), out.stderr
+    assert out.stderr.count('\n') == 1, out.stderr
+    assert not (tmp_path / 'work_dirs').exists()
+
+
+def test_summarize_test_without_results_says_what_to_run(tmp_path):
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools/analysis/summarize_test.py'),
+         str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.startswith('error: ') and 'tools/test.py' in out.stderr
+    assert 'Traceback' not in out.stderr
