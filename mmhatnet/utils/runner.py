@@ -156,7 +156,9 @@ def enable_visualization(cfg: Config, show_dir: str) -> str:
     if 'visualization' not in hooks:
         raise ValueError('the config has no default_hooks.visualization '
                          'to draw predictions with')
-    show_dir = osp.join(cfg.work_dir, show_dir)  # no-op for absolute paths
+    # absolute: mmdet's hook joins a relative test_out_dir under
+    # work_dir/<timestamp>/, so the folder returned here would not exist
+    show_dir = osp.abspath(osp.join(cfg.work_dir, show_dir))
     vis = hooks.visualization
     if cfg.default_scope == 'mmpretrain':
         vis.enable, vis.out_dir, vis.interval = True, show_dir, 1
