@@ -1,6 +1,7 @@
 # RetinaNet with HAT-Net-Small, 1x schedule on COCO (the paper's Table 4, which
-# follows PVT's recipe): FPN on the four stages from stride 8 (start_level=1)
-# with extra convs on the input, AdamW lr 1e-4 / wd 1e-4, 12 epochs with the
+# follows PVT's recipe): FPN on the three stages of strides 8, 16 and 32
+# (start_level=1; in_channels lists all four widths) plus two extra convs on
+# the input (P6, P7), AdamW lr 1e-4 / wd 1e-4, 12 epochs with the
 # lr x0.1 after epochs 8 and 11 and a linear warm-up, 1333x800 keep-ratio
 # resize, flip 0.5, dense-task G1/G2.
 #

@@ -228,7 +228,7 @@ def test_hmhsa_compiled_by_inductor_matches_eager_forward_and_backward():
     """The real compiler, forward and backward. (It caught inductor's wrong
     backward of ceil_mode pooling on partial cells; see
     ``avg_pool_partial``.) Static shapes: inductor of torch 2.14 fails on
-    this block with dynamic shapes (see the README)."""
+    this block with dynamic shapes (see docs/performance.md)."""
     torch._dynamo.reset()
     module = _randomise(MODULES['hmhsa']())
     compiled = torch.compile(module, fullgraph=True, dynamic=False)

@@ -1,5 +1,5 @@
 """tools/analysis/benchmark.py measures what it says (small sizes only: the
-real runs are in the README, not in tests)."""
+real runs are in docs/performance.md, not in tests)."""
 import importlib.util
 import math
 import os.path as osp

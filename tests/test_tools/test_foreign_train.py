@@ -7,7 +7,8 @@ The resume reads back an mmengine checkpoint with torch >= 2.6's
 ``weights_only`` default, which works only because ``import mmhatnet`` (here:
 ``custom_imports``) allowlists what those checkpoints hold.
 
-The config files are exactly what the README documents; everything that only
+The config files are the model part of the README's snippets (those are built
+and compared with our configs in tests/test_docs); everything that only
 makes the run small (toy data, classes, image scale, schedule) comes from
 --cfg-options. Both run from ``tmp_path``, not from the repository."""
 import importlib.util

@@ -7,7 +7,7 @@ mmhatnet/paper_tables.py (the paper's numbers), so that they cannot drift.
 ``--check`` writes nothing and exits with 1 when a file is missing or not
 what this script would write. Numbers are the paper's (Parameters and FLOPs
 as printed in its tables, as integers; Results from Tables 2-4); ours are in
-the README (tools/analysis/paper_tables.py --readme).
+docs/model_zoo.md (tools/analysis/paper_tables.py --markdown).
 """
 import argparse
 import os
@@ -142,7 +142,7 @@ def metafile(collection, method, table):
         h, w = row.input_size
         flops = f'      FLOPs: {_number(row.flops_g, 10**9)}  # at {h}x{w}'
         if row.table != 2:
-            flops += ', as printed (ours: see README)'
+            flops += ', as printed (ours: docs/model_zoo.md)'
         lines.append(flops)
         lines.append(f'      Training Data: {row.dataset}')
         if method != 'ImageNet classifier':
