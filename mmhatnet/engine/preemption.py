@@ -6,6 +6,7 @@ Slurm sends SIGTERM to every process of a job step before it kills the job
 ``KillWait`` seconds later (30 by default). Without a handler the training
 process dies at once, losing everything since the last epoch checkpoint.
 """
+import os
 import os.path as osp
 import signal
 import threading
@@ -46,12 +47,18 @@ class _SkipFirstBatches:
 
 
 class _WorkerIgnoresSigterm:
-    """A dataloader ``worker_init_fn`` that runs the given one, then makes
-    the worker ignore SIGTERM. torch's workers die on a SIGTERM that does
-    not come from their parent, and the main process then raises "DataLoader
-    worker ... is killed by signal: Terminated" at once; Slurm signals every
-    process of the step. (The worker still ends when the main process stops
-    it, or when it sees the main process gone.)"""
+    """A dataloader ``worker_init_fn``: run the given one, then let the worker
+    ignore a SIGTERM from anyone but its parent.
+
+    torch's workers die on a SIGTERM that does not come from their parent,
+    and the main process then raises "DataLoader worker ... is killed by
+    signal: Terminated" at once, without a checkpoint; Slurm signals every
+    process of the step. A parent's SIGTERM (``Process.terminate()`` at exit,
+    or torch stopping a stuck worker) must still end the worker, or the
+    parent waits for it forever; a Python handler cannot see the sender, so
+    the signal is blocked and a thread takes it with ``sigwaitinfo``, as
+    torch's own C handler reads ``si_pid``.
+    """
 
     def __init__(self, init_fn):
         self.init_fn = init_fn
@@ -59,7 +66,16 @@ class _WorkerIgnoresSigterm:
     def __call__(self, worker_id):
         if self.init_fn is not None:
             self.init_fn(worker_id)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        parent = os.getppid()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+        def wait():
+            while True:
+                if signal.sigwaitinfo({signal.SIGTERM}).si_pid == parent:
+                    os._exit(0)
+
+        threading.Thread(target=wait, daemon=True,
+                         name='sigterm-from-parent').start()
 
 
 def _protect_workers(loop) -> None:
@@ -87,9 +103,10 @@ class PreemptionHook(Hook):
     same order again), as mmengine's ``IterBasedTrainLoop`` does on resume;
     so the resumed run trains on exactly what the uninterrupted one would.
 
-    The dataloader workers of the train and val loops ignore SIGTERM, so
-    that the signal Slurm sends to every process of the step does not kill
-    them (which would end the run at once, without a checkpoint).
+    The dataloader workers of the train and val loops ignore a SIGTERM that
+    does not come from the main process, so that the signal Slurm sends to
+    every process of the step does not kill them (which would end the run at
+    once, without a checkpoint).
 
     ``tools/train.py`` adds this hook; with another tool add
     ``custom_hooks=[dict(type='PreemptionHook')]`` to the config.
