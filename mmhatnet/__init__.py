@@ -8,10 +8,15 @@ config) does two things:
   builds under each of their default scopes, with any subset installed;
 * lets mmengine's own checkpoints (``--resume``, ``load_from``) load under
   torch >= 2.6's ``weights_only=True`` default, by allowlisting exactly the
-  types they hold (see :mod:`mmhatnet.utils.checkpoint_safety`).
+  types they hold (see :mod:`mmhatnet.utils.checkpoint_safety`);
+* makes mmengine's checkpoint writes atomic (a kill or a full disk never
+  leaves a half-written ``epoch_N.pth`` or ``last_checkpoint``) and registers
+  ``PreemptionHook`` (save and exit on SIGTERM), see :mod:`mmhatnet.engine`.
 """
 from .models import HATNet  # noqa: F401  (registers the backbone)
+from .engine import use_atomic_checkpoints
 from .utils import allow_mmengine_checkpoints
 from .version import __version__  # noqa: F401
 
 allow_mmengine_checkpoints()
+use_atomic_checkpoints()

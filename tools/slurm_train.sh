@@ -6,6 +6,23 @@
 #       [tools/train.py options...]
 #
 # PYTHON picks the interpreter (default: python on PATH).
+#
+# Preemption and requeue: on SIGTERM (what Slurm sends to every task before
+# it kills a preempted, cancelled or timed-out job) tools/train.py finishes
+# the running iteration, saves WORK_DIR/iter_N.pth, points
+# WORK_DIR/last_checkpoint at it and exits with status 143 (128 + SIGTERM).
+# Run it from a batch job that Slurm may requeue, with --resume and no path,
+# so that the requeued job continues from the last checkpoint (and a first
+# run, with no checkpoint yet, starts from scratch):
+#
+#   sbatch --requeue --signal=TERM@120 --wrap \
+#       "bash tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR --resume"
+#
+# --requeue lets Slurm put a preempted job back in the queue (PreemptMode=
+# REQUEUE); --signal=TERM@120 sends SIGTERM 120 s before the time limit, so
+# a job that runs out of time saves too. Sites that requeue by exit code
+# list 143 in slurm.conf's RequeueExit. The save must end within KillWait
+# (30 s by default) after the signal, or the signal must come earlier.
 set -euo pipefail
 
 if [ "$#" -lt 4 ]; then

@@ -16,10 +16,12 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
-from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
+from mmhatnet.utils import (DataCheckError, build_runner, check_command_line,
+                            check_datasets, check_model,
                             check_released_fits_config, enable_visualization,
-                            load_released_classifier, load_run_config,
-                            release_distributed, released_state_dict, write_test_results)
+                            exit_with_error, load_released_classifier,
+                            load_run_config, release_distributed,
+                            released_state_dict, write_test_results)
 
 
 def parse_args():
@@ -42,9 +44,11 @@ def parse_args():
 
 def main():
     args = parse_args()
+    check_command_line(args.config, launcher=args.launcher)
     url = args.checkpoint.startswith(('http://', 'https://'))
     if not url and not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
+        exit_with_error(f'checkpoint {args.checkpoint!r} does not exist; give '
+                        f'the path of a checkpoint file or URL')
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
                           args.launcher)
     try:
@@ -52,9 +56,10 @@ def main():
         released = released_state_dict(args.checkpoint)
         if released is not None:
             check_released_fits_config(cfg, args.checkpoint)
+        check_model(cfg)
         check_datasets(cfg, ['test_dataloader'])
     except (ValueError, RuntimeError, DataCheckError) as e:
-        raise SystemExit(f'error: {e}')
+        exit_with_error(e)
     cfg.load_from = None if released is not None else args.checkpoint
     show_dir = enable_visualization(cfg, args.show_dir) if args.show_dir \
         else None

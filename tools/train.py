@@ -10,7 +10,8 @@ import os
 
 from mmengine.config import DictAction
 
-from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
+from mmhatnet.utils import (add_preemption_hook, build_runner, check_before_training,
+                            check_command_line, exit_with_error,
                             load_run_config, release_distributed)
 
 
@@ -38,6 +39,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    check_command_line(args.config, args.resume, args.launcher)
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
                           args.launcher)
     if args.amp:
@@ -56,10 +58,11 @@ def main():
     loaders = ['train_dataloader']
     if cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None:
         loaders.append('val_dataloader')
-    try:
-        check_datasets(cfg, loaders)
-    except DataCheckError as e:
-        raise SystemExit(f'error: {e}')
+    try:  # the model, the data and every image, before the work dir
+        check_before_training(cfg, loaders)
+    except ValueError as e:  # DataCheckError included
+        exit_with_error(e)
+    add_preemption_hook(cfg)  # on SIGTERM: checkpoint, exit 143
 
     runner = build_runner(cfg)
     runner.train()

@@ -2,7 +2,9 @@
 built, with a message that names the problem and the fix, and without a
 work dir (mmhatnet.utils.data_checks)."""
 import argparse
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -215,16 +217,21 @@ def test_classifier_label_out_of_range(toy, tmp_path):
 
 # ---------------------------------------------------------------- the tools
 def _run_tool(name, args, monkeypatch):
-    """Run tools/NAME.py's main() in this process; returns the SystemExit
-    message."""
+    """Run tools/NAME.py's main() in this process; returns the message of
+    its one ``error:`` line (exit status 2)."""
     tool = _tool(name)
     monkeypatch.setattr(sys, 'argv', [f'{name}.py', *map(str, args)])
     built = []
     monkeypatch.setattr(tool, 'build_runner', built.append)
-    with pytest.raises(SystemExit) as exc:
+    stderr = io.StringIO()
+    with pytest.raises(SystemExit) as exc, \
+            contextlib.redirect_stderr(stderr):
         tool.main()
     assert built == []  # stopped before the runner
-    return str(exc.value.code)
+    assert exc.value.code == 2
+    lines = stderr.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), lines
+    return lines[0]
 
 
 def test_train_stops_before_the_runner(toy, tmp_path, monkeypatch):
@@ -270,7 +277,7 @@ def test_test_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
         [sys.executable, os.path.join(ROOT, 'tools', 'test.py'),
          os.path.join(TOY, CONFIGS['coco']), str(ckpt)],
         cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 1, out.stderr[-3000:]
+    assert out.returncode == 2, out.stderr[-3000:]
     assert (f"error: could not read '{ckpt}' as a PyTorch checkpoint") \
         in out.stderr
     assert 'the file is not a PyTorch checkpoint at all' in out.stderr
@@ -309,7 +316,7 @@ def test_command_line_exit_code_and_no_work_dir(tmp_path, tool):
         [sys.executable, os.path.join(ROOT, 'tools', f'{tool}.py'), *args,
          '--cfg-options', *data_options(root, coco=True)],
         cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 1, out.stderr[-3000:]
+    assert out.returncode == 2, out.stderr[-3000:]
     loader = 'train' if tool == 'train' else 'test'
     assert (f"error: {loader}_dataloader.dataset: data_root '{root}/' does "
             f"not exist; generate a toy set there with `python "

@@ -16,6 +16,7 @@ from ..layers import HATBlock
 from ..utils import (convert_official_hatnet, is_official_state_dict,
                      load_state_dict)
 from ..utils.official_checkpoint import official_keys_not_understood
+from .fit_check import arm_fit_check
 
 STEM_CHANNELS = 16  # width of the first stem conv in every released model
 _OUR_PREFIXES = ('stem.', 'downsample_layers.', 'stages.')  # our key names
@@ -76,6 +77,10 @@ class HATNet(BaseModule):
     G1 and G2 hold no parameters: they may differ between training and test,
     or from the values a checkpoint was trained with (the paper's Table 6).
     Any input size works: see the ``Note`` of ``HierarchicalAttention``.
+
+    Neck check: at its first forward the backbone checks that the module
+    its outputs go to (the neck) has ``in_channels`` equal to their widths,
+    and raises a message naming both otherwise (see ``fit_check``).
 
     Input checks: ``forward`` refuses, with a message, anything but a 4-D
     floating-point ``(B, 3, H, W)`` tensor with ``H, W >= 1`` (1x1 is the
@@ -309,7 +314,12 @@ class HATNet(BaseModule):
             x = stage(x)
             if i in self.out_indices:
                 outs.append(x)
-        return tuple(outs)
+        outs = tuple(outs)
+        if not (torch.jit.is_scripting() or torch.jit.is_tracing()
+                or torch.compiler.is_compiling()
+                or getattr(self, '_fit_checked', False)):
+            arm_fit_check(self, outs)  # does the neck fit? (at its 1st call)
+        return outs
 
     # --------------------------------------------------------------- freezing
     def _frozen_modules(self):

@@ -1,0 +1,109 @@
+"""Atomic writes of mmengine checkpoints (mmhatnet.engine.atomic_io): a
+SIGKILL at any byte of a write, or a full disk, leaves the previous file."""
+import errno
+import glob
+import os
+import signal
+
+import pytest
+import torch
+from mmengine.fileio import get_file_backend
+from mmengine.registry import HOOKS
+from mmengine.runner.checkpoint import save_checkpoint
+
+import mmhatnet  # noqa: F401  (registers the backend and the hook)
+from mmhatnet.engine import atomic_io
+
+SIZE = 3 * atomic_io.CHUNK + 12345  # a few chunks
+
+
+def _payload(seed):
+    return bytes((seed + i) % 251 for i in range(256)) * (SIZE // 256) + \
+        bytes(SIZE % 256)
+
+
+def _killed_at(offset, monkeypatch):
+    """A writer that SIGKILLs its process after ``offset`` bytes."""
+    real = atomic_io._write_all
+
+    def write_all(f, data):
+        real(f, data[:offset])
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(atomic_io, '_write_all', write_all)
+
+
+def test_registered_by_import():
+    assert type(get_file_backend('/some/local/path.pth')) is \
+        atomic_io.AtomicLocalBackend
+    assert HOOKS.get('CheckpointHook') is atomic_io.CheckpointHook
+
+
+@pytest.mark.parametrize('offset', [0, 1, atomic_io.CHUNK - 1,
+                                    atomic_io.CHUNK, 2 * atomic_io.CHUNK + 7,
+                                    SIZE - 1])
+def test_sigkill_at_any_byte_keeps_the_old_file(tmp_path, monkeypatch,
+                                                offset):
+    path = tmp_path / 'epoch_3.pth'
+    old, new = _payload(1), _payload(2)
+    path.write_bytes(old)
+    pid = os.fork()
+    if pid == 0:  # the writer, killed part-way
+        try:
+            _killed_at(offset, monkeypatch)
+            get_file_backend(str(path)).put(new, str(path))
+        finally:
+            os._exit(3)  # not reached: SIGKILL comes first
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert path.read_bytes() == old
+    left = glob.glob(str(tmp_path / '.epoch_3.pth.*.tmp'))
+    assert len(left) == 1 and os.path.getsize(left[0]) == offset
+    # the next complete write replaces the file and removes the leftover
+    monkeypatch.undo()
+    get_file_backend(str(path)).put(new, str(path))
+    assert path.read_bytes() == new
+    assert sorted(os.listdir(tmp_path)) == ['epoch_3.pth']
+
+
+def test_a_new_file_is_absent_until_complete(tmp_path, monkeypatch):
+    path = tmp_path / 'last_checkpoint'
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _killed_at(5, monkeypatch)
+            get_file_backend(str(path)).put_text('/w/epoch_4.pth', str(path))
+        finally:
+            os._exit(3)
+    os.waitpid(pid, 0)
+    assert not path.exists()
+
+
+def test_full_disk_fails_loudly_and_replaces_nothing(tmp_path, monkeypatch):
+    path = tmp_path / 'epoch_1.pth'
+    save_checkpoint({'state_dict': {'w': torch.ones(3)}}, str(path))
+    before = path.read_bytes()
+
+    def full(f, data):
+        f.write(data[:1000])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic_io, '_write_all', full)
+    with pytest.raises(OSError) as exc:  # as mmengine's runner saves
+        save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(path))
+    assert exc.value.errno == errno.ENOSPC
+    assert str(exc.value).startswith(
+        f'[Errno 28] no space left to write {path} (')
+    assert 'nothing was replaced and earlier files are intact' in str(
+        exc.value)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ['epoch_1.pth']
+
+
+def test_permissions_are_those_of_a_new_file(tmp_path):
+    path = tmp_path / 'x.json'
+    get_file_backend(str(path)).put_text('{}', str(path))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask
