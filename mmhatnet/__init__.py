@@ -8,8 +8,11 @@ config) does two things:
   builds under each of their default scopes, with any subset installed;
 * lets mmengine's own checkpoints (``--resume``, ``load_from``) load under
   torch >= 2.6's ``weights_only=True`` default, by allowlisting exactly the
-  types they hold (see :mod:`mmhatnet.utils.checkpoint_safety`).
+  types they hold (see :mod:`mmhatnet.utils.checkpoint_safety`);
+* registers ``MixedPrecisionOptimWrapper`` (also as ``AmpOptimWrapper``), so
+  that ``--amp`` trains on a CPU too (see :mod:`mmhatnet.engine.amp`).
 """
+from . import engine  # noqa: F401  (registers the mixed-precision wrapper)
 from .models import HATNet  # noqa: F401  (registers the backbone)
 from .utils import allow_mmengine_checkpoints
 from .version import __version__  # noqa: F401
