@@ -154,7 +154,6 @@ def check_amp_dtype(device_type: str, dtype: torch.dtype,
     elif dtype != torch.float16 and device_type not in ('cuda', 'cpu'):
         raise AmpUnsupportedError(f'{name} autocast is supported here on '
                                   f'cuda and cpu only, not {device_type}')
-    del name
 
 
 @contextmanager

@@ -36,7 +36,6 @@ def test_wrapper_trains_in_bf16_on_the_cpu(name):
         conv = model[0](torch.randn(2, 3, 8, 8))
         out = model[1](conv)
     assert conv.dtype == torch.bfloat16  # the conv ran in bf16
-    assert out.dtype == torch.float32  # GroupNorm: fp32 weights, as autocast
     assert model[0].weight.dtype == torch.float32  # fp32 master weights
     wrapper.update_params(out.float().square().mean())
     assert not torch.equal(model[0].weight, before)

@@ -22,8 +22,11 @@ fp16 and bf16 where the device has them) it prints:
   or ``_scaled_dot_product_flash_attention`` on CUDA,
   ``_scaled_dot_product_flash_attention_for_cpu`` on a CPU);
 * median seconds of inference and of a training step (forward under
-  autocast, backward of the mean of every output) for fused and plain,
-  the speed-up, and the peak memory (CUDA only).
+  autocast, backward of the mean of every output) for fused and plain in
+  each dtype, timed in interleaved rounds (each variant once per round, so
+  that ratios survive a machine whose load drifts), the speed-ups against
+  plain in the same dtype and against fused and plain in the first dtype
+  (fp32), and the peak memory (CUDA only).
 
 It exits with status 1 when a check fails: fp32 fused vs plain above 1e-4,
 or any stage of fused under autocast above ``--tol`` (2e-2) of fp32.
@@ -72,23 +75,32 @@ def sdpa_ops(fn):
     return seen
 
 
-def timed(fn, device, warmup, repeats):
-    for _ in range(warmup):
-        fn()
+def interleaved(fns, device, warmup, repeats):
+    """Median seconds and peak memory (CUDA; None on a CPU) of each of
+    ``fns`` ({name: callable}), timed in rounds that run every callable
+    once, so that a machine whose load drifts slows all of them alike and
+    their ratios stay meaningful."""
     cuda = device.type == 'cuda'
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    times = []
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    peaks = {k: 0 for k in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    peak = (torch.cuda.max_memory_allocated() - base) if cuda else None
-    return statistics.median(times), peak
+        for name, fn in fns.items():
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated()
+            t = time.perf_counter()
+            fn()
+            if cuda:
+                torch.cuda.synchronize()
+                peaks[name] = max(peaks[name],
+                                  torch.cuda.max_memory_allocated() - base)
+            times[name].append(time.perf_counter() - t)
+    return {k: (statistics.median(v), peaks[k] if cuda else None)
+            for k, v in times.items()}
 
 
 def dtypes_here(device, asked):
@@ -166,31 +178,38 @@ def check(args) -> bool:
                 f'{n} ({"mask" if m else "no mask"})' for n, m in sorted(ops)))
 
     print(f'\n## Speed, batch {args.batch} x {side}x{side} (median of '
-          f'{args.repeats})\n')
+          f'{args.repeats} rounds, every variant once per round)\n')
+    if args.quick:
+        print('(--quick: no warm-up, one round: these times show that it '
+              'runs, they measure nothing)\n')
     print('| dtype | mode | fused s | plain s | speed-up vs plain | '
-          'vs fused fp32 | fused peak GB | plain peak GB |')
-    print('|---|---|---:|---:|---:|---:|---:|---:|')
-    base = {}
-    for dtype in names:
-        for mode in ('infer', 'train'):
-            res = {}
-            for label, fwd in (('fused', fused), ('plain', plain)):
-                model.train(mode == 'train')
+          'vs fused fp32 | vs plain fp32 | fused peak GB | plain peak GB |')
+    print('|---|---|---:|---:|---:|---:|---:|---:|---:|')
+    for mode in args.modes:
+        model.train(mode == 'train')
 
-                def step():
-                    outs = run(fwd, x, dtype, grad=mode == 'train')
-                    if mode == 'train':
-                        sum(o.float().mean() for o in outs).backward()
-                        model.zero_grad(set_to_none=True)
+        def step(fwd, dtype, mode=mode):
+            def fn():
+                outs = run(fwd, x, dtype, grad=mode == 'train')
+                if mode == 'train':
+                    sum(o.float().mean() for o in outs).backward()
+                    model.zero_grad(set_to_none=True)
+            return fn
 
-                res[label] = timed(step, device, args.warmup, args.repeats)
-            model.eval()
-            t, tp = res['fused'][0], res['plain'][0]
-            base.setdefault(mode, t)
-            gb = [('-' if r[1] is None else f'{r[1] / 2**30:.2f}')
-                  for r in (res['fused'], res['plain'])]
+        res = interleaved({(dtype, label): step(fwd, dtype)
+                           for dtype in names
+                           for label, fwd in (('fused', fused),
+                                              ('plain', plain))},
+                          device, args.warmup, args.repeats)
+        model.eval()
+        first = names[0]
+        for dtype in names:
+            (t, mem), (tp, memp) = res[dtype, 'fused'], res[dtype, 'plain']
+            gb = [('-' if m is None else f'{m / 2**30:.2f}')
+                  for m in (mem, memp)]
             print(f'| {dtype} | {mode} | {t:.4f} | {tp:.4f} | {tp / t:.2f}x |'
-                  f' {base[mode] / t:.2f}x | {gb[0]} | {gb[1]} |')
+                  f' {res[first, "fused"][0] / t:.2f}x |'
+                  f' {res[first, "plain"][0] / t:.2f}x | {gb[0]} | {gb[1]} |')
     print('\nresult: ' + ('all checks passed' if ok else 'FAILED'))
     return ok
 
@@ -206,6 +225,8 @@ def parse_args(argv=None):
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--dtypes', nargs='+', choices=list(DTYPES),
                         default=list(DTYPES))
+    parser.add_argument('--modes', nargs='+', choices=('infer', 'train'),
+                        default=['infer', 'train'])
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--tol', type=float, default=2e-2,
