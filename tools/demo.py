@@ -318,13 +318,14 @@ def run(args) -> list:
     if not 0 <= args.score_thr <= 1:
         raise DemoError(f'--score-thr must be in [0, 1], got '
                         f'{args.score_thr}')
-    from mmhatnet.engine import (AmpUnsupportedError, inference_autocast,
+    from mmhatnet.engine import (AmpUnsupportedError, autocast_features,
                                  resolve_amp_dtype)
     device_type = args.device.split(':')[0]
     dtype = None
     if args.amp or args.amp_dtype:
         try:
-            dtype = resolve_amp_dtype(device_type, args.amp_dtype)
+            dtype = resolve_amp_dtype(device_type, args.amp_dtype,
+                                      cpu_fp16_ok=True)
         except AmpUnsupportedError as e:
             raise DemoError(str(e)) from None
     cfg = load_config(args.config, args.cfg_options)
@@ -336,7 +337,8 @@ def run(args) -> list:
     drawer = Drawer(cfg, model, args.score_thr)
     written = []
     for path, rel in images:
-        with inference_autocast(device_type, dtype):
+        # the backbone and neck under autocast, the heads in fp32
+        with autocast_features(model, device_type, dtype):
             picture = drawer(read_rgb(path), path)
         out = osp.join(out_dir, rel)
         write_atomic(picture, out)

@@ -9,11 +9,17 @@ on gpu, npu, mlu or musa``), after the runner has made the work dir.
 
 * on an accelerator it *is* mmengine's ``AmpOptimWrapper`` (its
   ``__init__`` and every method run unchanged);
-* on a CPU it autocasts the forward to bf16 with no loss scaling (bf16 has
-  fp32's exponent range, so gradients do not underflow the way fp16 ones
-  do), after checking that the CPU computes bf16 natively (AVX512-BF16 or
-  AMX): elsewhere bf16 is emulated and slower than fp32, which
-  :func:`check_amp_dtype` refuses with a message instead.
+* on a CPU it runs the model's feature extractor (``extract_feat``: the
+  backbone and neck of mmdet's/mmseg's/mmpretrain's models) under bf16
+  autocast and the heads and losses in fp32 (:func:`autocast_features`),
+  with no loss scaling (bf16 has fp32's exponent range, so gradients do not
+  underflow the way fp16 ones do), after checking that the CPU computes
+  bf16 natively (AVX512-BF16 or AMX): elsewhere bf16 is emulated and slower
+  than fp32, which :func:`check_amp_dtype` refuses with a message instead.
+  The heads stay fp32 because mmcv's CPU ops take fp32 only (``nms`` of a
+  RetinaNet's test or a Mask R-CNN's RPN stops with "expected scalar type
+  Float but found BFloat16"), and because box coordinates in bf16 (8
+  significant bits) would be off by up to 4 pixels at 1000.
 
 ``import mmhatnet`` registers it in mmengine's root ``OPTIM_WRAPPERS`` both
 under its own name and under ``AmpOptimWrapper`` (replacing mmengine's
@@ -22,10 +28,10 @@ entry, not mmengine's class), so that mmdet's/mmseg's/mmpretrain's own
 train a config with ``custom_imports=dict(imports=['mmhatnet'])`` on a CPU
 too; on a GPU nothing changes for them.
 
-Inference uses mmengine's own switch, ``test_cfg.fp16=True`` (the test and
-validation loops run ``model.test_step`` under ``mmengine.runner.amp.
-autocast``, bf16 on a CPU), see :func:`enable_amp_inference`; code that
-calls a model directly uses :func:`inference_autocast`.
+Inference (the validation and test loops, the G1/G2 sweep, the demo) runs
+the feature extractor under autocast on every device, heads in fp32, for
+the same two reasons: :class:`FeatureAutocastHook` in the loops,
+:func:`autocast_features` around direct calls.
 """
 import os
 import os.path as osp
@@ -35,8 +41,10 @@ from typing import Dict, Optional, Union
 
 import torch
 from mmengine.device import get_device
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
+from mmengine.registry import HOOKS, OPTIM_WRAPPERS
 
 #: the names of the command-line flags (``--amp-dtype``) and their dtypes
 AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -156,6 +164,48 @@ def check_amp_dtype(device_type: str, dtype: torch.dtype,
                                   f'cuda and cpu only, not {device_type}')
 
 
+def _to_float(value):
+    """``value`` (tensors in tuples, lists, dicts) with low-precision
+    floating tensors cast to fp32."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.dtype in (torch.float16,
+                                                torch.bfloat16) else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_float(v) for v in value)
+    if isinstance(value, dict):
+        return type(value)((k, _to_float(v)) for k, v in value.items())
+    return value
+
+
+@contextmanager
+def autocast_features(model, device_type: str, dtype: Optional[torch.dtype]):
+    """Within the context, ``model.extract_feat`` (the backbone and neck of
+    an mmdet/mmseg/mmpretrain model; the model inside a DDP wrapper) runs
+    under ``torch.autocast(device_type, dtype)`` and returns fp32 features,
+    so that the heads, their post-processing (NMS, box decoding) and the
+    losses run in fp32. A model without ``extract_feat`` runs its whole
+    forward under autocast. ``dtype=None``: fp32, nothing changes."""
+    inner = model.module if is_model_wrapper(model) else model
+    original = getattr(inner, 'extract_feat', None)
+    if dtype is None or dtype == torch.float32:
+        yield
+        return
+    if original is None:
+        with torch.autocast(device_type=device_type, dtype=dtype):
+            yield
+        return
+
+    def extract_feat(*args, **kwargs):
+        with torch.autocast(device_type=device_type, dtype=dtype):
+            return _to_float(original(*args, **kwargs))
+
+    inner.extract_feat = extract_feat  # shadows the method for this context
+    try:
+        yield
+    finally:
+        del inner.extract_feat
+
+
 @contextmanager
 def inference_autocast(device_type: str, dtype: Optional[torch.dtype]):
     """``torch.autocast`` for inference code that calls a model itself
@@ -204,8 +254,16 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
         self._scale_update_param = None
         self.loss_scaler = None  # bf16: no scaling
         self.cast_dtype = dtype
-        # optim_context() is AmpOptimWrapper's: the forward runs under
-        # mmengine.runner.amp.autocast(dtype=bf16), torch.autocast('cpu')
+
+    @contextmanager
+    def optim_context(self, model):
+        if self.loss_scaler is not None:  # an accelerator: mmengine's
+            with super().optim_context(model):
+                yield
+            return
+        with OptimWrapper.optim_context(self, model), autocast_features(
+                model, 'cpu', self.cast_dtype):
+            yield
 
     def backward(self, loss: torch.Tensor, **kwargs):
         if self.loss_scaler is not None:
@@ -240,6 +298,35 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
 OPTIM_WRAPPERS.register_module(module=MixedPrecisionOptimWrapper)
 OPTIM_WRAPPERS.register_module(name='AmpOptimWrapper',
                                module=MixedPrecisionOptimWrapper, force=True)
+
+
+@HOOKS.register_module()
+class FeatureAutocastHook(Hook):
+    """Run the validation and test loops with the model's feature extractor
+    under autocast (see :func:`autocast_features`).
+
+    Args:
+        dtype (str): ``'bfloat16'`` or ``'float16'``.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, dtype: str = 'bfloat16'):
+        self.dtype = getattr(torch, dtype)
+        self._context = None
+
+    def _enter(self, runner) -> None:
+        self._context = autocast_features(runner.model, default_amp_device(),
+                                          self.dtype)
+        self._context.__enter__()
+
+    def _exit(self, runner, metrics=None) -> None:
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+            self._context = None
+
+    before_val_epoch = before_test_epoch = _enter
+    after_val_epoch = after_test_epoch = _exit
 
 
 # ------------------------------------------------------- config switches
@@ -312,29 +399,21 @@ def enable_amp_training(cfg, amp: bool, dtype_name: Optional[str] = None,
     wrapper.dtype = str(dtype).replace('torch.', '')
     if dtype == torch.float16:
         wrapper.setdefault('loss_scale', 'dynamic')
-    enable_amp_inference(cfg, dtype, loops=('val_cfg', 'test_cfg'))
+    enable_amp_inference(cfg, dtype)
     return (f'mixed precision ({why}): {wrapper.dtype} autocast on {device}'
             + (f' ({describe_cpu_bf16()})' if device == 'cpu' else '')
             + (', dynamic loss scaling' if dtype == torch.float16 else ''))
 
 
-def enable_amp_inference(cfg, dtype: torch.dtype,
-                         loops=('test_cfg', )) -> None:
-    """Run the test (and validation) loops under autocast in ``dtype``
-    (mmengine's ``fp16=True`` of ``TestLoop``/``ValLoop``, which autocasts
-    to bf16 on a CPU and to torch's autocast GPU dtype on CUDA, set here to
-    ``dtype``)."""
-    for key in loops:
-        loop = cfg.get(key)
-        if loop is None:
-            continue
-        if loop.get('type', None) not in (None, 'ValLoop', 'TestLoop'):
-            raise AmpUnsupportedError(
-                f'{key}.type={loop.type!r}: only ValLoop/TestLoop take '
-                f'fp16=True, which --amp sets')
-        loop.fp16 = True
-    if default_amp_device() == 'cuda':
-        torch.set_autocast_dtype('cuda', dtype)
+def enable_amp_inference(cfg, dtype: torch.dtype) -> None:
+    """Run the validation and test loops with the feature extractor under
+    autocast in ``dtype``: adds a :class:`FeatureAutocastHook` to
+    ``cfg.custom_hooks``."""
+    hooks = [h for h in cfg.get('custom_hooks') or []
+             if h.get('type') != 'FeatureAutocastHook']
+    hooks.append(dict(type='FeatureAutocastHook',
+                      dtype=str(dtype).replace('torch.', '')))
+    cfg.custom_hooks = hooks
 
 
 def enable_amp_test(cfg, amp: bool,

@@ -10,8 +10,8 @@ from mmengine.registry import OPTIM_WRAPPERS
 
 import mmhatnet.engine.amp as amp
 from mmhatnet.engine import (AmpUnsupportedError, MixedPrecisionOptimWrapper,
-                             enable_amp_test, enable_amp_training,
-                             resolve_amp_dtype)
+                             autocast_features, enable_amp_test,
+                             enable_amp_training, resolve_amp_dtype)
 
 pytestmark = pytest.mark.skipif(
     torch.cuda.is_available(), reason='the CPU path (on a GPU the wrapper is '
@@ -43,6 +43,39 @@ def test_wrapper_trains_in_bf16_on_the_cpu(name):
     assert state['amp_dtype'] == 'bfloat16' and 'loss_scaler' not in state
     # a GPU run's state (with a loss scaler) loads too
     wrapper.load_state_dict(dict(state, loss_scaler={'scale': 1024.}))
+
+
+class _Detector(nn.Module):
+    """What mmdet/mmseg/mmpretrain models look like to autocast_features:
+    an ``extract_feat`` (backbone + neck) and a head after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone, self.head = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 2, 1)
+        self.seen = []
+
+    def extract_feat(self, x):
+        feat = self.backbone(x)
+        self.seen.append(feat.dtype)
+        return (feat, )
+
+    def forward(self, x):
+        feat, = self.extract_feat(x)
+        self.seen.append(feat.dtype)
+        return self.head(feat)
+
+
+def test_features_in_bf16_heads_in_fp32():
+    model, wrapper = _Detector(), _wrapper()[1]
+    with wrapper.optim_context(model):
+        out = model(torch.randn(1, 3, 8, 8))
+    # backbone in bf16; the head gets fp32 features and computes in fp32
+    assert model.seen == [torch.bfloat16, torch.float32]
+    assert out.dtype == torch.float32
+    assert 'extract_feat' not in vars(model)  # the method is back
+    with autocast_features(model, 'cpu', None):  # fp32: nothing changes
+        model(torch.randn(1, 3, 8, 8))
+    assert model.seen[-2:] == [torch.float32, torch.float32]
 
 
 def test_cpu_without_bf16_gets_a_message(monkeypatch):
@@ -84,13 +117,15 @@ def test_train_and_test_switches():
         'mixed precision (--amp): bfloat16 autocast on cpu (AVX512-BF16 ')
     assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
     assert cfg.optim_wrapper.dtype == 'bfloat16'
-    assert cfg.val_cfg.fp16 and cfg.test_cfg.fp16  # validation autocasts too
+    # validation and testing autocast the features too
+    assert cfg.custom_hooks == [dict(type='FeatureAutocastHook',
+                                     dtype='bfloat16')]
     assert enable_amp_training(_cfg(), False) is None
     with pytest.raises(AmpUnsupportedError, match='--amp-dtype needs --amp'):
         enable_amp_training(_cfg(), False, 'bf16')
     cfg = _cfg()
     assert 'inference under bfloat16' in enable_amp_test(cfg, True)
-    assert cfg.test_cfg.fp16 and not cfg.val_cfg.get('fp16')
+    assert cfg.custom_hooks[-1].type == 'FeatureAutocastHook'
     cfg = _cfg()
     cfg.optim_wrapper.type = 'ZeroRedundancyOptimizer'
     with pytest.raises(AmpUnsupportedError, match='ZeroRedundancy'):

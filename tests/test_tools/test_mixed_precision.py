@@ -59,7 +59,7 @@ def toy_substitution(argv):
                        'default_hooks.checkpoint.interval=1',
                        'default_hooks.logger.interval=1',
                        'model.test_cfg.score_thr=0.0']
-    if tool in ('test.py', 'sweep_g1g2.py'):
+    if tool == 'test.py':
         return argv + ['--cfg-options', *IN_PROCESS,
                        'model.test_cfg.score_thr=0.0']
     return argv
@@ -97,8 +97,7 @@ def test_documented_commands_run(tmp_path):
                                            else '')
         logs[key] = run(toy_substitution(argv), tmp_path, env)
     assert set(logs) == {'make_toy_data.py', 'train.py', 'train.py resume',
-                         'test.py', 'demo.py', 'sweep_g1g2.py',
-                         'gpu_check.py'}, sorted(logs)
+                         'test.py', 'gpu_check.py'}, sorted(logs)
     work = tmp_path / 'work_dirs' / 'retinanet_hatnet_tiny_toy'
 
     log = logs['train.py']
@@ -118,13 +117,9 @@ def test_documented_commands_run(tmp_path):
 
     assert 'inference under bfloat16 autocast on cpu' in logs['test.py']
     assert re.search(r'coco/bbox_mAP: \d', logs['test.py'])
-    assert '2 picture(s) written' in logs['demo.py']
-    assert len(re.findall(r'^G1=\S+ G2=\S+: coco/bbox_mAP=',
-                          logs['sweep_g1g2.py'], re.M)) == 2
-    assert 'inference under bfloat16 autocast' in logs['sweep_g1g2.py']
     assert 'result: all checks passed' in logs['gpu_check.py']
-    assert re.search(r'- bf16, not divisible: \S*scaled_dot_product\S* \(mask\)',
-                     logs['gpu_check.py'])
+    assert re.search(r'- bf16, not divisible: .*scaled_dot_product\S* '
+                     r'\(mask\)', logs['gpu_check.py'])
 
 
 def test_semantic_fpn_trains_and_tests_in_bf16(tmp_path):

@@ -42,6 +42,7 @@ import torch
 
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 DENSE_G = dict(g1=(8, 8, 8), g2=(16, 8, 4))
+IMAGENET_G = dict(g1=(8, 7, 7), g2=(8, 4, 2))  # at 224x224, as the paper
 
 
 def rel_err(a, b) -> float:
@@ -121,13 +122,15 @@ def check(args) -> bool:
 
     device = torch.device(args.device)
     torch.manual_seed(0)
-    model = HATNet(arch=args.arch, **DENSE_G).to(device)
+    model = HATNet(arch=args.arch, **(IMAGENET_G if args.size == 224 else
+                                      DENSE_G)).to(device)
     model.init_weights()
     model.eval()
     what = (torch.cuda.get_device_name(device) if device.type == 'cuda'
             else f'CPU ({describe_cpu_bf16()}), '
             f'{torch.get_num_threads()} threads')
-    print(f'# HAT-Net-{args.arch} on {what}; torch {torch.__version__}'
+    print(f'# HAT-Net-{args.arch} (G1={model.g1}, G2={model.g2}) on {what}; '
+          f'torch {torch.__version__}'
           f'{", CUDA " + torch.version.cuda if device.type == "cuda" else ""}')
     side = args.size
     odd = side - 20  # stride-4 map not a multiple of G1 = 8: padded windows
