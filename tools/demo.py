@@ -3,7 +3,8 @@
 image or a folder of images and draw what it predicts.
 
     python tools/demo.py INPUT CONFIG CHECKPOINT [--out-dir DIR]
-        [--score-thr 0.3] [--device cpu] [--cfg-options k=v ...]
+        [--score-thr 0.3] [--device cpu] [--amp [--amp-dtype {fp16,bf16}]]
+        [--cfg-options k=v ...]
 
 INPUT is an image or a folder (searched recursively for images). The model is
 built by the library the config's ``default_scope`` names, as its own demo
@@ -55,6 +56,11 @@ def parse_args(argv=None):
                         'this (default 0.3)')
     parser.add_argument('--device', default='cpu',
                         help="device, e.g. 'cpu' (default) or 'cuda:0'")
+    parser.add_argument('--amp', action='store_true',
+                        help='predict under autocast: bf16 on a CPU, fp16 on '
+                        'a GPU')
+    parser.add_argument('--amp-dtype', choices=('fp16', 'bf16'),
+                        help='the autocast dtype of --amp')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. a.b=1')
     return parser.parse_args(argv)
@@ -312,6 +318,16 @@ def run(args) -> list:
     if not 0 <= args.score_thr <= 1:
         raise DemoError(f'--score-thr must be in [0, 1], got '
                         f'{args.score_thr}')
+    from mmhatnet.engine import (AmpUnsupportedError, autocast_features,
+                                 resolve_amp_dtype)
+    device_type = args.device.split(':')[0]
+    dtype = None
+    if args.amp or args.amp_dtype:
+        try:
+            dtype = resolve_amp_dtype(device_type, args.amp_dtype,
+                                      cpu_fp16_ok=True)
+        except AmpUnsupportedError as e:
+            raise DemoError(str(e)) from None
     cfg = load_config(args.config, args.cfg_options)
     # transforms, models and visualisers are looked up in this scope
     # (mmpretrain's inferencer relies on it being set)
@@ -321,7 +337,9 @@ def run(args) -> list:
     drawer = Drawer(cfg, model, args.score_thr)
     written = []
     for path, rel in images:
-        picture = drawer(read_rgb(path), path)
+        # the backbone and neck under autocast, the heads in fp32
+        with autocast_features(model, device_type, dtype):
+            picture = drawer(read_rgb(path), path)
         out = osp.join(out_dir, rel)
         write_atomic(picture, out)
         written.append(out)

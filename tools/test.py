@@ -7,7 +7,8 @@ configs) a released HAT-Net ImageNet checkpoint as downloaded, path or URL,
 which is converted on the fly.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--amp [--amp-dtype {fp16,bf16}]] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
 import os
@@ -16,6 +17,7 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
+from mmhatnet.engine import enable_amp_test
 from mmhatnet.utils import (DataCheckError, build_runner, check_command_line,
                             check_datasets, check_model,
                             check_released_fits_config, enable_visualization,
@@ -32,6 +34,11 @@ def parse_args():
     parser.add_argument('--show-dir', help='draw every test image with its '
                         'predictions into this folder (relative paths are '
                         'inside the work dir)')
+    parser.add_argument('--amp', action='store_true',
+                        help='inference under autocast: bf16 on a CPU, fp16 '
+                        'on a GPU')
+    parser.add_argument('--amp-dtype', choices=('fp16', 'bf16'),
+                        help='the autocast dtype of --amp')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. a.b=1')
     parser.add_argument('--launcher', default='none',
@@ -58,12 +65,15 @@ def main():
             check_released_fits_config(cfg, args.checkpoint)
         check_model(cfg)
         check_datasets(cfg, ['test_dataloader'])
+        amp = enable_amp_test(cfg, args.amp, args.amp_dtype)
     except (ValueError, RuntimeError, DataCheckError) as e:
         exit_with_error(e)
     cfg.load_from = None if released is not None else args.checkpoint
     show_dir = enable_visualization(cfg, args.show_dir) if args.show_dir \
         else None
     runner = build_runner(cfg)
+    if amp:
+        runner.logger.info(amp)
     if released is not None:
         load_released_classifier(runner.model, released, args.checkpoint)
     metrics = runner.test()

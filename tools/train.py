@@ -2,7 +2,7 @@
 """Train any mmhatnet config with the library its ``default_scope`` names
 (mmdet, mmseg or mmpretrain).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp [--amp-dtype fp16|bf16]]
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
@@ -10,6 +10,7 @@ import os
 
 from mmengine.config import DictAction
 
+from mmhatnet.engine import AmpUnsupportedError, enable_amp_training
 from mmhatnet.utils import (add_preemption_hook, build_runner, check_before_training,
                             check_command_line, exit_with_error,
                             load_run_config, release_distributed)
@@ -24,7 +25,10 @@ def parse_args():
         help='resume from CKPT, or from the latest checkpoint of the work dir '
         'when no path is given')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision')
+                        help='automatic mixed precision: bf16 on a CPU, fp16 '
+                        '(dynamic loss scaling) on a GPU')
+    parser.add_argument('--amp-dtype', choices=('fp16', 'bf16'),
+                        help='the autocast dtype of --amp')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual total batch size')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -42,18 +46,19 @@ def main():
     check_command_line(args.config, args.resume, args.launcher)
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
                           args.launcher)
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
-            raise SystemExit(f'{args.config} has no auto_scale_lr.base_batch_size'
-                             ' to scale from; add it or drop --auto-scale-lr')
+            exit_with_error(f'{args.config} has no auto_scale_lr.base_batch_size'
+                            ' to scale from; add it or drop --auto-scale-lr')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
+    try:
+        amp = enable_amp_training(cfg, args.amp, args.amp_dtype, args.resume)
+    except AmpUnsupportedError as e:
+        exit_with_error(e)
 
     loaders = ['train_dataloader']
     if cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None:
@@ -65,6 +70,8 @@ def main():
     add_preemption_hook(cfg)  # on SIGTERM: checkpoint, exit 143
 
     runner = build_runner(cfg)
+    if amp:
+        runner.logger.info(amp)
     runner.train()
     release_distributed()
 

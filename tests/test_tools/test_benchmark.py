@@ -3,6 +3,7 @@ real runs are in docs/performance.md, not in tests)."""
 import importlib.util
 import math
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -123,3 +124,25 @@ def test_earlier_rows_of_another_machine_are_refused(bench, tmp_path):
         bench.earlier_rows([str(path)], [])
     with pytest.raises(SystemExit, match='--with-json'):
         bench.main(['scaling', '--report-only'])
+
+
+def test_dtype_is_a_dimension_with_speed_ups_vs_fp32(bench, monkeypatch):
+    # the FLOP count is the test above's; here only the timings matter
+    monkeypatch.setattr(bench, 'gflops', lambda *args: 1.0)
+    cpu = torch.device('cpu')
+    rows = [bench.measure_model(name, 64, 64, 1, ['infer'], 0, 1, cpu,
+                                dtype=dtype)
+            for name, dtype in (('hatnet-tiny', 'fp32'),
+                                ('hatnet-tiny', 'bf16'),
+                                ('hatnet-tiny-plain', 'fp32'))]
+    assert [r['dtype'] for r in rows] == ['fp32', 'bf16', 'fp32']
+    table = bench.compare_table([dict(r, height=224, width=224)
+                                 for r in rows])
+    assert 'speed-up vs fp32 (infer / train)' in table
+    bf16 = next(line for line in table.splitlines()
+                if line.startswith('| hatnet-tiny | bf16 |'))
+    # vs fp32 and vs plain fp32: two "infer / train" cells at the end
+    assert re.search(r'\| [\d.]+x / - \| [\d.]+x / - \|$', bf16), bf16
+    # the header says what bf16 the CPU has
+    assert re.search(r'AVX512-BF16 (yes|no|\?), AMX (yes|no|\?)',
+                     bench.machine())

@@ -5,6 +5,8 @@ and with the backbones a user would pick instead.
 
     # the comparison: every model at every size, inference and training step
     python tools/analysis/benchmark.py compare [--models ...] [--cases ...]
+    # the same in mixed precision: every row also in bf16 (and fp16)
+    python tools/analysis/benchmark.py compare --dtype fp32 bf16 fp16
     # the scaling mode: HAT-Net-Small inference from 512^2 up, + a PNG
     python tools/analysis/benchmark.py scaling [--sides 512 1024 2048 ...]
     # measure some variants again, keep the others of an earlier run
@@ -35,6 +37,14 @@ It prints seconds, peak memory, GFLOPs (multiply-adds, attention included:
 :func:`mmhatnet.complexity.complete_flops`), and ratios: each HAT-Net against
 its plain formulation and against Swin-T, and time per GFLOP.
 
+``--dtype fp32 bf16 fp16`` measures every row in each dtype: ``bf16``/
+``fp16`` run the forward under ``torch.autocast`` of that dtype (the
+training step's backward follows autocast's casts), as ``--amp`` trains and
+tests. The tables get a speed-up against the same model in fp32 and, for
+HAT-Net, against the plain formulation in fp32 (the official code as people
+run it); the header says what bf16 this CPU has (AVX512-BF16, AMX), since
+without them bf16 is emulated and slow.
+
 **scaling** runs HAT-Net-Small inference (batch 1) at growing square sizes,
 for: ``fused`` (our default model), ``plain`` (the plain formulation, same
 weights), ``linear-last`` (``last_stage_pool_to=16``: the last stage's keys
@@ -55,10 +65,11 @@ process's peak resident set (``VmHWM``, reset through
 ``/proc/self/clear_refs``) above its resident set just before, after
 returning freed heap to the OS (``malloc_trim``). Each model is measured in
 its own subprocess, so that nothing (allocator caches, thread pools) leaks
-from one to the next. CPU runs are fp32 with torch's default threads.
+from one to the next. CPU runs use torch's default threads.
 """
 import argparse
 import ctypes
+import itertools
 import json
 import math
 import os
@@ -90,6 +101,7 @@ CASES = {
 }
 SCALING_VARIANTS = ('fused', 'plain', 'linear-last', 'fixed-keys',
                     'full-mhsa')
+DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 IMAGENET_G = dict(g1=(8, 7, 7), g2=(8, 4, 2))
 DENSE_G = dict(g1=(8, 8, 8), g2=(16, 8, 4))
 
@@ -241,21 +253,26 @@ class Meter:
 
 def measure_model(name: str, height: int, width: int, batch: int,
                   modes: Sequence[str], warmup: int, repeats: int,
-                  device: torch.device, variant: str = 'fused') -> Dict:
-    """Time and memory of one model at one size; a JSON-able dict."""
+                  device: torch.device, variant: str = 'fused',
+                  dtype: str = 'fp32') -> Dict:
+    """Time and memory of one model at one size, in fp32 or under autocast
+    (``dtype`` bf16/fp16); a JSON-able dict."""
+    from mmhatnet.engine import inference_autocast
     model, forward = build(name, height, variant)
     model.to(device)
     x = torch.randn(batch, 3, height, width, device=device)
     meter = Meter(device)
     row = dict(model=name, variant=variant, height=height, width=width,
-               batch=batch)
+               batch=batch, dtype=dtype)
+    cast = DTYPES[dtype]
 
     def infer():
-        with torch.no_grad():
+        with torch.no_grad(), inference_autocast(device.type, cast):
             forward(x)
 
     def train_step():
-        outs = forward(x)
+        with inference_autocast(device.type, cast):
+            outs = forward(x)
         loss = sum(o.float().mean() for o in outs)
         loss.backward()
         model.zero_grad(set_to_none=True)
@@ -290,8 +307,9 @@ def run_worker(spec: Dict) -> Dict:
     device = torch.device(spec['device'])
     return measure_model(spec['model'], spec['height'], spec['width'],
                          spec['batch'], spec['modes'], spec['warmup'],
-                         spec['repeats'], device, spec.get('variant',
-                                                           'fused'))
+                         spec['repeats'], device,
+                         spec.get('variant', 'fused'),
+                         spec.get('dtype', 'fp32'))
 
 
 def in_subprocess(spec: Dict, timeout: Optional[float] = None
@@ -327,9 +345,13 @@ def machine() -> str:
             cpu = m.group(1).strip() if m else cpu
     except OSError:
         pass
-    dev = (torch.cuda.get_device_name() if torch.cuda.is_available()
-           else f'CPU {cpu}, {torch.get_num_threads()} threads')
-    return f'{dev}; torch {torch.__version__}; fp32'
+    if torch.cuda.is_available():
+        dev = torch.cuda.get_device_name()
+    else:
+        from mmhatnet.engine import describe_cpu_bf16
+        dev = (f'CPU {cpu}, {torch.get_num_threads()} threads '
+               f'({describe_cpu_bf16()})')
+    return f'{dev}; torch {torch.__version__}'
 
 
 def _ratio(a: Optional[Dict], b: Optional[Dict], mode: str, key: str
@@ -354,33 +376,45 @@ def _cell(value: Optional[float], fmt: str = '{:.2f}x') -> str:
 
 
 def compare_table(rows: List[Dict]) -> str:
-    """A markdown table per case, ratios included."""
-    by = {(r['model'], r['height'], r['width']): r for r in rows}
+    """A markdown table per case, ratios included (with several dtypes,
+    the plain and Swin-T ratios are taken in the row's own dtype)."""
+    by = {(r['model'], r['height'], r['width'], r.get('dtype', 'fp32')): r
+          for r in rows}
+    dtypes = {r.get('dtype', 'fp32') for r in rows}
+    mixed = dtypes != {'fp32'}
     lines = []
     for case, (h, w, _) in CASES.items():
         case_rows = [r for r in rows if (r['height'], r['width']) == (h, w)]
         if not case_rows:
             continue
         batch = case_rows[0]['batch']
-        swin = by.get(('swin-t', h, w))
+        extra = (' dtype | ', ' speed-up vs fp32 (infer / train) | '
+                 'speed-up vs plain fp32 (infer / train) |',
+                 '---|', '---|---|') if mixed else ('', '', '', '')
         lines += [
             f'\n**{h}x{w}, batch {batch}**\n',
-            '| model | GFLOPs | infer s | infer GB | train s | train GB | '
+            '| model |' + extra[0] + ' GFLOPs | infer s | infer GB | '
+            'train s | train GB | '
             'speed-up vs plain (infer / train) | memory vs plain (infer / '
             'train) | s per TFLOP (infer / train) | time per FLOP vs Swin-T '
-            '(infer / train) |',
-            '|---|---:|---:|---:|---:|---:|---|---|---|---|'
+            '(infer / train) |' + extra[1],
+            '|---|' + extra[2] + '---:|---:|---:|---:|---:|---|---|---|---|'
+            + extra[3]
         ]
         for r in case_rows:
-            cells = [r['model'], _cell(r.get('gflops'), '{:.1f}')]
+            dt = r.get('dtype', 'fp32')
+            swin = by.get(('swin-t', h, w, dt))
+            cells = [r['model']] + ([dt] if mixed else []) + [
+                _cell(r.get('gflops'), '{:.1f}')]
             for mode in ('infer', 'train'):
                 m = r.get(mode)
                 cells += [_cell(m and m['seconds'], '{:.3f}'),
                           _cell(m and m['peak_bytes'] / 2**30, '{:.2f}')]
-            plain = None
+            plain = plain32 = None
             if r['model'].startswith('hatnet-') and '-plain' not in r['model']:
                 base = r['model'].replace('-compiled', '')
-                plain = by.get((base + '-plain', h, w))
+                plain = by.get((base + '-plain', h, w, dt))
+                plain32 = by.get((base + '-plain', h, w, 'fp32'))
             cells.append(' / '.join(
                 _cell(_ratio(r, plain, m, 'seconds'))
                 for m in ('infer', 'train')) if plain else '')
@@ -395,12 +429,21 @@ def compare_table(rows: List[Dict]) -> str:
                 vs_swin.append(_cell(ours / theirs if ours and theirs
                                      else None))
             cells.append(' / '.join(vs_swin))
+            if mixed:
+                fp32 = by.get((r['model'], h, w, 'fp32'))
+                for base in (fp32, plain32):
+                    cells.append(' / '.join(
+                        _cell(_ratio(r, base, m, 'seconds'))
+                        for m in ('infer', 'train')) if base else '')
             lines.append('| ' + ' | '.join(cells) + ' |')
     lines.append('\nspeed-up vs plain > 1: faster than the plain formulation '
                  'at equal weights; memory vs plain < 1: less peak memory. '
                  's per TFLOP: seconds per 10^12 multiply-adds (a training '
                  'step counted as 3 forwards); vs Swin-T < 1: less time per '
-                 'FLOP than Swin-T in the same run.')
+                 'FLOP than Swin-T in the same run.' + (
+                     ' vs fp32 > 1: faster than the same model in fp32; vs '
+                     'plain fp32: against the plain formulation in fp32.'
+                     if mixed else ''))
     return '\n'.join(lines)
 
 
@@ -489,16 +532,17 @@ def cmd_compare(args) -> List[Dict]:
     for case in args.cases:
         h, w, batch = CASES[case]
         batch = args.batch or batch
-        for name in models:
+        for name, dtype in itertools.product(models, args.dtype):
             spec = dict(model=name, height=h, width=w, batch=batch,
                         modes=args.modes, warmup=args.warmup,
-                        repeats=args.repeats, device=args.device)
+                        repeats=args.repeats, device=args.device,
+                        dtype=dtype)
             t0 = time.time()
             row = in_subprocess(spec)
             if row is None:
                 continue
             rows.append(row)
-            print(f'  {name:>18} {h}x{w} b{batch}: ' + ', '.join(
+            print(f'  {name:>18} {dtype} {h}x{w} b{batch}: ' + ', '.join(
                 f'{m} {row[m]["seconds"]:.3f} s {row[m]["peak_bytes"] / 2**30:.2f} GB'
                 for m in args.modes) + f' ({time.time() - t0:.0f} s)',
                 flush=True)
@@ -588,6 +632,9 @@ def parse_args(argv=None):
                    default=['infer', 'train'])
     c.add_argument('--batch', type=int,
                    help='override the batch of every case')
+    c.add_argument('--dtype', nargs='+', choices=list(DTYPES),
+                   default=['fp32'], help='fp32, and/or autocast in bf16 / '
+                   'fp16 (default: fp32)')
     common(c)
     s = sub.add_parser('scaling', help='inference time/memory vs size')
     s.add_argument('--arch', default='small', choices=HATNET_SIZES)

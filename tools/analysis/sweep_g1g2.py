@@ -4,7 +4,8 @@ retraining (the idea of the paper's Table 6).
 
     python tools/analysis/sweep_g1g2.py CONFIG CHECKPOINT
         [--g1-g2 G1,G1,G1/G2,G2,G2 ...] [--shape H W] [--out-dir DIR]
-        [--metric NAME] [--cfg-options k=v ...]
+        [--metric NAME] [--amp [--amp-dtype {fp16,bf16}]]
+        [--cfg-options k=v ...]
 
 G1 (the side of the local attention window) and G2 (the pooling ratio of
 the global keys/values) hold no parameters, so one set of trained weights
@@ -255,6 +256,11 @@ def parse_args(argv=None):
     parser.add_argument('--metric', help='metric to plot (default: the '
                         'first of ' + ', '.join(PRIMARY_METRICS) +
                         ' the evaluator returns)')
+    parser.add_argument('--amp', action='store_true',
+                        help='test under autocast: bf16 on a CPU, fp16 on a '
+                        'GPU')
+    parser.add_argument('--amp-dtype', choices=('fp16', 'bf16'),
+                        help='the autocast dtype of --amp')
     parser.add_argument('--out-dir', help='where the table and the plot go '
                         '(default: work_dirs/<config name>/sweep_g1g2)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -302,9 +308,11 @@ def run(args):
         raise SweepError(f'config {args.config!r} has default_scope='
                          f'{cfg.get("default_scope")!r}; expected mmdet, '
                          f'mmseg or mmpretrain')
+    from mmhatnet.engine import AmpUnsupportedError, enable_amp_test
     try:
         check_datasets(cfg, ['test_dataloader'])
-    except DataCheckError as e:
+        amp = enable_amp_test(cfg, args.amp, args.amp_dtype)
+    except (DataCheckError, AmpUnsupportedError) as e:
         raise SweepError(str(e)) from None
     released = released_state_dict(args.checkpoint)
     if released is not None and cfg.default_scope != 'mmpretrain':
@@ -330,6 +338,8 @@ def run(args):
     os.makedirs(out_dir, exist_ok=True)
     cfg.load_from = None if released is not None else args.checkpoint
     runner = build_runner(cfg)
+    if amp:
+        runner.logger.info(amp)
     if released is not None:  # as tools/test.py: converted on the fly
         load_released_classifier(runner.model, released, args.checkpoint)
     model = unwrap(runner.model)

@@ -69,6 +69,18 @@ class HierarchicalAttention(nn.Module):
         each step is exactly the released computation (same token order, same
         1/sqrt(head_dim) scale), so the released weights give the released
         outputs.
+
+        **Under autocast** (bf16 on a CPU, fp16/bf16 on CUDA): the 1x1 convs
+        and both attentions run in the low dtype; the GroupNorms, the
+        residual sums and the G2 pooling run in fp32 (the residual stream
+        stays fp32: an fp32 input plus a low-precision branch promotes to
+        fp32, and GroupNorm keeps its input's dtype on a CPU and is on
+        autocast's fp32 list on CUDA). The padding mask is bool, so SDPA
+        turns it into -inf in the compute dtype itself (no large finite
+        fill to overflow fp16), and every query keeps at least one valid
+        key. SDPA's kernels accumulate ``Q K^T`` and take the softmax in
+        fp32, so logits beyond fp16's range never exist in fp16 (the plain
+        ``softmax(Q K^T)`` of the reference would overflow there).
     """
 
     def __init__(self, embed_dims: int, head_dim: int, g1: int, g2: int):
@@ -158,7 +170,8 @@ class HierarchicalAttention(nn.Module):
             tokens = F.pad(tokens, (0, 0, 0, Wp - W, 0, Hp - H))
             valid = qkv.new_zeros((Hp, Wp), dtype=torch.bool)
             valid[:H, :W] = True
-            # (B * nh * nw, 1, 1, wh * ww): which keys of each window are real
+            # (B * nh * nw, 1, 1, wh * ww): which keys of each window are real;
+            # bool in every dtype (see the Note: no -1e9 fill to overflow fp16)
             mask = valid.reshape(1, nh, wh, nw, ww).transpose(2, 3).expand(
                 B, nh, nw, wh, ww).reshape(B * nh * nw, 1, 1, wh * ww)
         # the one copy of the local step: tokens into windows,

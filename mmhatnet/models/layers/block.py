@@ -17,6 +17,11 @@ class InvertedResidualMLP(nn.Module):
     ``GN -> 1x1 conv (C -> E*C) -> SiLU -> KxK dwconv -> SiLU ->
     1x1 conv (E*C -> C) -> GN``; convs without bias, GroupNorm with one group.
 
+    Under autocast the convs run in bf16/fp16 and so does SiLU on their
+    output; the last GroupNorm runs in fp32 on CUDA (autocast's fp32 list)
+    and, on a CPU, takes the bf16 conv output, accumulates its statistics in
+    fp32 and returns bf16, which the block's fp32 residual sum promotes.
+
     Args:
         embed_dims (int): Channels C of the input and output.
         mlp_ratio (int): Expansion ratio E.

@@ -1,0 +1,153 @@
+"""MixedPrecisionOptimWrapper and the --amp switches, in process: bf16 on a
+CPU through mmengine's registry, what a CPU without bf16 gets, and the
+config changes of train/test --amp (resume included)."""
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS
+
+import mmhatnet.engine.amp as amp
+from mmhatnet.engine import (AmpUnsupportedError, MixedPrecisionOptimWrapper,
+                             autocast_features, enable_amp_test,
+                             enable_amp_training, resolve_amp_dtype)
+
+pytestmark = pytest.mark.skipif(
+    torch.cuda.is_available(), reason='the CPU path (on a GPU the wrapper is '
+    "mmengine's AmpOptimWrapper)")
+
+
+def _wrapper(type_name='MixedPrecisionOptimWrapper', **kwargs):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(1, 4))
+    wrapper = OPTIM_WRAPPERS.build(dict(
+        type=type_name, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        **kwargs))
+    return model, wrapper
+
+
+@pytest.mark.parametrize('name', ['MixedPrecisionOptimWrapper',
+                                  'AmpOptimWrapper'])
+def test_wrapper_trains_in_bf16_on_the_cpu(name):
+    model, wrapper = _wrapper(name, loss_scale='dynamic')
+    assert isinstance(wrapper, MixedPrecisionOptimWrapper)
+    before = model[0].weight.detach().clone()
+    with wrapper.optim_context(model):
+        conv = model[0](torch.randn(2, 3, 8, 8))
+        out = model[1](conv)
+    assert conv.dtype == torch.bfloat16  # the conv ran in bf16
+    assert model[0].weight.dtype == torch.float32  # fp32 master weights
+    wrapper.update_params(out.float().square().mean())
+    assert not torch.equal(model[0].weight, before)
+    state = wrapper.state_dict()
+    assert state['amp_dtype'] == 'bfloat16' and 'loss_scaler' not in state
+    # a GPU run's state (with a loss scaler) loads too
+    wrapper.load_state_dict(dict(state, loss_scaler={'scale': 1024.}))
+
+
+class _Detector(nn.Module):
+    """What mmdet/mmseg/mmpretrain models look like to autocast_features:
+    an ``extract_feat`` (backbone + neck) and a head after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone, self.head = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 2, 1)
+        self.seen = []
+
+    def extract_feat(self, x):
+        feat = self.backbone(x)
+        self.seen.append(feat.dtype)
+        return (feat, )
+
+    def forward(self, x):
+        feat, = self.extract_feat(x)
+        self.seen.append(feat.dtype)
+        return self.head(feat)
+
+
+def test_features_in_bf16_heads_in_fp32():
+    model, wrapper = _Detector(), _wrapper()[1]
+    with wrapper.optim_context(model):
+        out = model(torch.randn(1, 3, 8, 8))
+    # backbone in bf16; the head gets fp32 features and computes in fp32
+    assert model.seen == [torch.bfloat16, torch.float32]
+    assert out.dtype == torch.float32
+    assert 'extract_feat' not in vars(model)  # the method is back
+    with autocast_features(model, 'cpu', None):  # fp32: nothing changes
+        model(torch.randn(1, 3, 8, 8))
+    assert model.seen[-2:] == [torch.float32, torch.float32]
+
+
+def test_cpu_without_bf16_gets_a_message(monkeypatch):
+    monkeypatch.setattr(amp, '_cpu_flags', lambda: {'avx2', 'fma'})
+    monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability',
+                        lambda: 'AVX2')
+    monkeypatch.delenv(amp.ALLOW_EMULATED_ENV, raising=False)
+    with pytest.raises(AmpUnsupportedError, match=r'this CPU has no native '
+                       r'bf16 \(AVX512-BF16 no, AMX no, .*ISA AVX2\).*drop '
+                       r'--amp, or set MMHATNET_ALLOW_EMULATED_BF16=1'):
+        resolve_amp_dtype('cpu')
+    with pytest.raises(AmpUnsupportedError, match='no native bf16'):
+        _wrapper()
+    monkeypatch.setenv(amp.ALLOW_EMULATED_ENV, '1')
+    assert resolve_amp_dtype('cpu') == torch.bfloat16
+
+
+def test_cpu_with_avx512_bf16_or_amx_runs_bf16(monkeypatch):
+    for flags in ({'avx512_bf16'}, {'amx_bf16', 'amx_tile'}):
+        monkeypatch.setattr(amp, '_cpu_flags', lambda: flags)
+        assert resolve_amp_dtype('cpu') == torch.bfloat16
+    with pytest.raises(AmpUnsupportedError, match='fp16 mixed precision runs '
+                       'on GPUs only'):
+        resolve_amp_dtype('cpu', 'fp16')
+    assert resolve_amp_dtype('cpu', 'fp16', cpu_fp16_ok=True) == torch.float16
+
+
+def _cfg():
+    return Config(dict(
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        val_cfg=dict(type='ValLoop'), test_cfg=dict(type='TestLoop'),
+        work_dir='unused'))
+
+
+def test_train_and_test_switches():
+    cfg = _cfg()
+    line = enable_amp_training(cfg, True)
+    assert line.startswith(
+        'mixed precision (--amp): bfloat16 autocast on cpu (AVX512-BF16 ')
+    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    # validation and testing autocast the features too
+    assert cfg.custom_hooks == [dict(type='FeatureAutocastHook',
+                                     dtype='bfloat16')]
+    assert enable_amp_training(_cfg(), False) is None
+    with pytest.raises(AmpUnsupportedError, match='--amp-dtype needs --amp'):
+        enable_amp_training(_cfg(), False, 'bf16')
+    cfg = _cfg()
+    assert 'inference under bfloat16' in enable_amp_test(cfg, True)
+    assert cfg.custom_hooks[-1].type == 'FeatureAutocastHook'
+    cfg = _cfg()
+    cfg.optim_wrapper.type = 'ZeroRedundancyOptimizer'
+    with pytest.raises(AmpUnsupportedError, match='ZeroRedundancy'):
+        enable_amp_training(cfg, True)
+
+
+def test_resume_of_an_amp_run_goes_on_in_amp(tmp_path):
+    model, wrapper = _wrapper()
+    amp_ckpt, plain_ckpt = tmp_path / 'amp.pth', tmp_path / 'plain.pth'
+    torch.save(dict(optimizer=wrapper.state_dict()), amp_ckpt)
+    plain = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    torch.save(dict(optimizer=plain.state_dict()), plain_ckpt)
+
+    cfg = _cfg()
+    line = enable_amp_training(cfg, False, resume=str(amp_ckpt))
+    assert 'resuming a mixed-precision run' in line
+    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
+    # --resume without a path reads the work dir's last_checkpoint
+    cfg = _cfg()
+    cfg.work_dir = str(tmp_path)
+    (tmp_path / 'last_checkpoint').write_text(str(amp_ckpt))
+    assert enable_amp_training(cfg, False, resume='auto') is not None
+    cfg = _cfg()
+    assert enable_amp_training(cfg, False, resume=str(plain_ckpt)) is None
+    assert 'type' not in cfg.optim_wrapper
