@@ -55,7 +55,7 @@ DET_OPTIONS=()
 if [ "$QUICK" = 1 ]; then
   IMAGENET_SIZES=(--train 16 --val 4 --size 64)
   COCO_SIZES=(--train 8 --val 4 --size 96)
-  PRETRAIN_OPTIONS=(train_cfg.max_epochs=1 train_cfg.val_interval=1 param_scheduler.0.end=1)
+  PRETRAIN_OPTIONS=(train_cfg.max_epochs=3 train_cfg.val_interval=3)  # warm-up ends in epoch 2
   DET_OPTIONS=(train_cfg.max_epochs=1 train_cfg.val_interval=1 param_scheduler.0.end=2)
 fi
 
