@@ -4,14 +4,18 @@
 
 CHECKPOINT is one that tools/train.py wrote, or (for the hatnet_*_in1k
 configs) a released HAT-Net ImageNet checkpoint as downloaded, path or URL,
-which is converted on the fly.
+which is converted on the fly, or an ONNX file that
+tools/deployment/export.py wrote, run in --backend (onnxruntime or openvino,
+--precision fp32 or bf16) with the library's post-processing and metric.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
         [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+        [--backend {onnxruntime,openvino}] [--precision {fp32,bf16}]
 """
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import DictAction
 
@@ -34,6 +38,13 @@ def parse_args():
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--backend', default='onnxruntime',
+                        choices=['onnxruntime', 'openvino'],
+                        help='runtime of an ONNX file (default onnxruntime)')
+    parser.add_argument('--precision', default='fp32',
+                        choices=['fp32', 'bf16'],
+                        help='inference precision of an ONNX file; bf16: '
+                        'OpenVINO only, where the CPU has it')
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -46,20 +57,30 @@ def main():
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
                           args.launcher)
+    onnx = args.checkpoint.lower().endswith('.onnx')
     try:
         # the checkpoint first: it is cheaper to read than the data
-        released = released_state_dict(args.checkpoint)
+        released = None if onnx else released_state_dict(args.checkpoint)
         if released is not None:
             check_released_fits_config(cfg, args.checkpoint)
         check_datasets(cfg, ['test_dataloader'])
     except (ValueError, RuntimeError, DataCheckError) as e:
         raise SystemExit(f'error: {e}')
-    cfg.load_from = None if released is not None else args.checkpoint
+    cfg.load_from = None if released is not None or onnx else args.checkpoint
     show_dir = enable_visualization(cfg, args.show_dir) if args.show_dir \
         else None
     runner = build_runner(cfg)
     if released is not None:
         load_released_classifier(runner.model, released, args.checkpoint)
+    if onnx:
+        from mmhatnet.deployment import DeployError, load_deployed
+        try:
+            runner.model = load_deployed(runner.model, args.checkpoint,
+                                         args.backend, args.precision,
+                                         runner.logger)
+        except DeployError as e:
+            print(f'error: {e}', file=sys.stderr)
+            sys.exit(2)
     runner.test()
     if show_dir:
         runner.logger.info(f'pictures of the predictions: {show_dir}')
