@@ -20,8 +20,9 @@
 #     presence breaks `import mmpretrain`.
 #   * the deployment stack (tools/deployment/, mmhatnet.deployment): onnx 1.23.2,
 #     onnxruntime 1.32.0, onnxscript 0.7.2 (torch.onnx.export(dynamo=True) needs
-#     it) and openvino 2026.4.1; not mmdeploy (1.3.1 pins protobuf<=3.20.2, which
-#     onnx 1.23 cannot import, and has no HAT-Net rewrite).
+#     it) and openvino 2026.4.1; not mmdeploy (1.3.1 pins protobuf<=3.20.2, below
+#     onnx 1.23's protobuf>=6.31.1, and its export fails under torch 2.14; see
+#     docs/user_guides/deployment.md).
 #   * mmhatnet itself, editable.
 # Finally it imports mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models and
 # mmhatnet, runs one mmcv op, and fails loudly if anything is missing.
