@@ -362,7 +362,8 @@ def export_onnx(model: nn.Module,
             except Exception as e:  # noqa: BLE001 (ORT runtime failure)
                 first = (str(e).strip().splitlines() or [''])[0][:300]
                 raise DeployError(f'ONNX Runtime cannot run the exported '
-                                  f'graph at {(b, 3, h, w)}: {first}') from None
+                                  f'graph at {(b, 3, h, w)}: '
+                                  f'{first}') from None
             errs = compare(ours, _run_torch(forward, x))
             worst = max(errs) if errs else 0.
             report['checks'].append(dict(shape=[b, 3, h, w], max_rel=worst))

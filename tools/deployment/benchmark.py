@@ -4,7 +4,7 @@ and OpenVINO (fp32, and bf16 where the CPU has it), in one run.
 
     python tools/deployment/benchmark.py [--arch small]
         [--cases 224x224:1 224x224:8 512x512:1 800x1344:1]
-        [--warmup 1] [--repeats 3] [--json FILE]
+        [--warmup 1] [--repeats 3] [--json FILE] [--onnx FILE]
 
 The backbone (random weights: the time does not depend on them; the
 dense-task G1/G2 8,8,8 / 16,8,4) is exported once with a dynamic batch and
@@ -13,6 +13,8 @@ size, as ``tools/deployment/export.py --dynamic --backbone-only`` does
 prints the export time and a table of median seconds per forward (after
 ``--warmup`` untimed runs), with the speed-up of each runtime over PyTorch
 eager fp32 (torch's default threads; the runtimes' default threads too).
+``--onnx`` times a file that ``export.py --dynamic --backbone-only`` wrote
+for this arch instead of exporting (no export time then).
 """
 import argparse
 import json
@@ -64,6 +66,8 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--json', help='also write the rows to this file')
+    parser.add_argument('--onnx', help='a dynamic backbone export of this '
+                        'arch to time, instead of exporting one')
     args = parser.parse_args(argv)
 
     from mmhatnet.deployment import DeployError, Runtime, export_onnx
@@ -79,22 +83,27 @@ def main(argv=None):
     runtimes = list(RUNTIMES)
     if not bf16_supported():
         runtimes.remove('openvino-bf16')
-    tmp = tempfile.mkdtemp(prefix='hatnet_deploy_bench_')
-    path = osp.join(tmp, f'hatnet_{args.arch}_backbone.onnx')
-    h0, w0, _ = args.cases[0]
-    start = time.perf_counter()
-    try:
-        report = export_onnx(model, path, shape=(h0, w0), dynamic=True,
-                             backbone_only=True, log=lambda *a: None)
-    except DeployError as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
-    total_s = time.perf_counter() - start
     print(f'# {machine()}')
-    print(f'HAT-Net-{args.arch.capitalize()} backbone, dynamic export: '
-          f'{report["export_s"]:.1f} s (torch.onnx.export), {total_s:.1f} s '
-          f'with the ONNX Runtime checks at {report["checks"][0]["shape"]} '
-          f'and {report["checks"][1]["shape"]}')
+    report, tmp = None, None
+    if args.onnx:
+        path = args.onnx
+    else:
+        tmp = tempfile.mkdtemp(prefix='hatnet_deploy_bench_')
+        path = osp.join(tmp, f'hatnet_{args.arch}_backbone.onnx')
+        h0, w0, _ = args.cases[0]
+        start = time.perf_counter()
+        try:
+            report = export_onnx(model, path, shape=(h0, w0), dynamic=True,
+                                 backbone_only=True, log=lambda *a: None)
+        except DeployError as e:
+            print(f'error: {e}', file=sys.stderr)
+            sys.exit(2)
+        total_s = time.perf_counter() - start
+        print(f'HAT-Net-{args.arch.capitalize()} backbone, dynamic export: '
+              f'{report["export_s"]:.1f} s (torch.onnx.export), {total_s:.1f}'
+              f' s with the ONNX Runtime checks at '
+              f'{report["checks"][0]["shape"]} and '
+              f'{report["checks"][1]["shape"]}')
     sessions = {'onnxruntime': Runtime(path, 'onnxruntime')}
     for p in ('fp32', 'bf16'):
         if f'openvino-{p}' in runtimes:
@@ -123,10 +132,11 @@ def main(argv=None):
         print('| ' + ' | '.join(cells) + ' |')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(machine=machine(), export=report,
-                           export_total_s=total_s, rows=rows), f, indent=1)
-    os.remove(path)
-    os.rmdir(tmp)
+            json.dump(dict(machine=machine(), export=report, rows=rows), f,
+                      indent=1)
+    if tmp:
+        os.remove(path)
+        os.rmdir(tmp)
 
 
 if __name__ == '__main__':
