@@ -20,7 +20,8 @@ file first and then renamed, so a picture there is always complete.
 
 CHECKPOINT is one that tools/train.py wrote or, for a ``hatnet_*_in1k``
 config, a released HAT-Net ImageNet checkpoint as downloaded (converted on
-the fly, as tools/test.py does). The class names come from the checkpoint's
+the fly, as tools/test.py does), or an ONNX file of tools/deployment/export.py
+(run in ONNX Runtime, with the library's post-processing). The class names come from the checkpoint's
 ``dataset_meta`` (the runner saves them), else from the config's test
 dataset ``metainfo``, else the library's default for the config's dataset.
 """
@@ -205,7 +206,8 @@ def build_model(cfg, checkpoint: str, device: str):
 
     from mmhatnet.utils import load_released_classifier, released_state_dict
     scope = cfg.default_scope
-    released = released_state_dict(checkpoint)
+    released = None if checkpoint.lower().endswith('.onnx') else \
+        released_state_dict(checkpoint)
     if released is not None and scope != 'mmpretrain':
         raise DemoError(
             f'{checkpoint!r} is a released HAT-Net ImageNet checkpoint: a '
@@ -231,6 +233,12 @@ def build_model(cfg, checkpoint: str, device: str):
     meta = None
     if released is not None:
         load_released_classifier(model, released, checkpoint)
+    elif checkpoint.lower().endswith('.onnx'):  # tools/deployment/export.py
+        from mmhatnet.deployment import DeployError, load_deployed
+        try:
+            model = load_deployed(model, checkpoint)
+        except DeployError as e:
+            raise DemoError(str(e)) from None
     else:
         meta = load_weights(model, checkpoint)
     if meta:

@@ -18,6 +18,11 @@
 #   * mmengine 0.10.7, mmdet 3.3.0, mmsegmentation 1.2.2 (+ ftfy, regex, which it
 #     imports but does not declare), mmpretrain 1.2.0. Never `transformers`: its
 #     presence breaks `import mmpretrain`.
+#   * the deployment stack (tools/deployment/, mmhatnet.deployment): onnx 1.23.2,
+#     onnxruntime 1.32.0, onnxscript 0.7.2 (torch.onnx.export(dynamo=True) needs
+#     it) and openvino 2026.4.1; not mmdeploy (1.3.1 pins protobuf<=3.20.2, below
+#     onnx 1.23's protobuf>=6.31.1, and its export fails under torch 2.14; see
+#     docs/user_guides/deployment.md).
 #   * mmhatnet itself, editable.
 # Finally it imports mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models and
 # mmhatnet, runs one mmcv op, and fails loudly if anything is missing.
@@ -117,12 +122,16 @@ if "$PY" -c 'import transformers' 2>/dev/null; then
   "${PIP[@]}" uninstall -y -q transformers
 fi
 
+log "deployment: onnx, onnxruntime, onnxscript, openvino"
+"${PIP[@]}" install -q "onnx==1.23.2" "onnxruntime==1.32.0" "onnxscript==0.7.2" "openvino==2026.4.1" "numpy<2.3"
+
 log "mmhatnet (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
 log "verifying the stack"
 "$PY" - <<'EOF' || die "the installed stack does not import; see the traceback above"
 import mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models, mmhatnet  # noqa: F401
+import onnx, onnxruntime, onnxscript, openvino  # noqa: F401
 import mmcv, mmdet, mmseg, mmpretrain, mmengine, torch
 print('[install] ok: torch', torch.__version__, '| mmcv', mmcv.__version__, '(ops)',
       '| mmengine', mmengine.__version__, '| mmdet', mmdet.__version__,

@@ -4,11 +4,14 @@
 
 CHECKPOINT is one that tools/train.py wrote, or (for the hatnet_*_in1k
 configs) a released HAT-Net ImageNet checkpoint as downloaded, path or URL,
-which is converted on the fly.
+which is converted on the fly, or an ONNX file that
+tools/deployment/export.py wrote, run in --backend (onnxruntime or openvino,
+--precision fp32 or bf16) with the library's post-processing and metric.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR]
         [--amp [--amp-dtype {fp16,bf16}]] [--cfg-options k=v ...]
         [--launcher {none,pytorch,slurm,mpi}]
+        [--backend {onnxruntime,openvino}] [--precision {fp32,bf16}]
 """
 import argparse
 import os
@@ -44,6 +47,13 @@ def parse_args():
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--backend', default='onnxruntime',
+                        choices=['onnxruntime', 'openvino'],
+                        help='runtime of an ONNX file (default onnxruntime)')
+    parser.add_argument('--precision', default='fp32',
+                        choices=['fp32', 'bf16'],
+                        help='inference precision of an ONNX file; bf16: '
+                        'OpenVINO only, where the CPU has it')
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -58,9 +68,10 @@ def main():
                         f'the path of a checkpoint file or URL')
     cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
                           args.launcher)
+    onnx = args.checkpoint.lower().endswith('.onnx')
     try:
         # the checkpoint first: it is cheaper to read than the data
-        released = released_state_dict(args.checkpoint)
+        released = None if onnx else released_state_dict(args.checkpoint)
         if released is not None:
             check_released_fits_config(cfg, args.checkpoint)
         check_model(cfg)
@@ -68,7 +79,7 @@ def main():
         amp = enable_amp_test(cfg, args.amp, args.amp_dtype)
     except (ValueError, RuntimeError, DataCheckError) as e:
         exit_with_error(e)
-    cfg.load_from = None if released is not None else args.checkpoint
+    cfg.load_from = None if released is not None or onnx else args.checkpoint
     show_dir = enable_visualization(cfg, args.show_dir) if args.show_dir \
         else None
     runner = build_runner(cfg)
@@ -76,6 +87,14 @@ def main():
         runner.logger.info(amp)
     if released is not None:
         load_released_classifier(runner.model, released, args.checkpoint)
+    if onnx:
+        from mmhatnet.deployment import DeployError, load_deployed
+        try:
+            runner.model = load_deployed(runner.model, args.checkpoint,
+                                         args.backend, args.precision,
+                                         runner.logger)
+        except DeployError as e:
+            exit_with_error(e)
     metrics = runner.test()
     if is_main_process():
         path = write_test_results(cfg.work_dir, args.config, args.checkpoint,

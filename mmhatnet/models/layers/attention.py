@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 
 def _num_heads(embed_dims: int, head_dim: int) -> int:
@@ -81,6 +82,15 @@ class HierarchicalAttention(nn.Module):
         key. SDPA's kernels accumulate ``Q K^T`` and take the softmax in
         fp32, so logits beyond fp16's range never exist in fp16 (the plain
         ``softmax(Q K^T)`` of the reference would overflow there).
+
+        **Export.** The padded computation has no Python branch on the sizes
+        (pad amounts, masks and the rescaling of partial cells are arithmetic
+        on H and W), and the shortcuts (no padding when the sizes divide, a
+        window of the map's side when it is smaller than G1) are taken only
+        when the sizes are known (eager, ``torch.compile``). Under
+        ``torch.export`` with dynamic shapes the general path is traced, with
+        G1 x G1 windows and G2 x G2 cells, so one exported graph (e.g. ONNX,
+        :mod:`mmhatnet.deployment`) is right for every H, W and batch size.
     """
 
     def __init__(self, embed_dims: int, head_dim: int, g1: int, g2: int):
@@ -162,14 +172,19 @@ class HierarchicalAttention(nn.Module):
         B, C3, H, W = qkv.shape
         heads, hd = self.num_heads, self.head_dim
         wh, ww = self.window_size(H, W)
-        nh, nw = math.ceil(H / wh), math.ceil(W / ww)
+        # ceil(H / wh) as integer arithmetic: exact for symbolic sizes too
+        nh, nw = (H + wh - 1) // wh, (W + ww - 1) // ww
         Hp, Wp = nh * wh, nw * ww
         tokens = qkv.permute(0, 2, 3, 1)  # (B, H, W, 3C): a view if NHWC
+        padded = not (_known(Hp == H) and _known(Wp == W))
         mask = None
-        if (Hp, Wp) != (H, W):
+        if padded:
+            # branch-free in H and W: pad amounts and the mask are
+            # arithmetic on the sizes (zero padding along a side that
+            # divides), so one exported graph serves every size
             tokens = F.pad(tokens, (0, 0, 0, Wp - W, 0, Hp - H))
-            valid = qkv.new_zeros((Hp, Wp), dtype=torch.bool)
-            valid[:H, :W] = True
+            valid = ((torch.arange(Hp, device=qkv.device) < H)[:, None]
+                     & (torch.arange(Wp, device=qkv.device) < W)[None, :])
             # (B * nh * nw, 1, 1, wh * ww): which keys of each window are real;
             # bool in every dtype (see the Note: no -1e9 fill to overflow fp16)
             mask = valid.reshape(1, nh, wh, nw, ww).transpose(2, 3).expand(
@@ -183,7 +198,7 @@ class HierarchicalAttention(nn.Module):
         # (B, nh, nw, heads, wh, ww, hd) -> (B, nh, wh, nw, ww, heads, hd)
         out = out.reshape(B, nh, nw, heads, wh, ww, hd).permute(
             0, 1, 4, 2, 5, 3, 6).reshape(B, Hp, Wp, heads * hd)
-        if mask is not None:
+        if padded:
             out = out[:, :H, :W]
         return out.permute(0, 3, 1, 2)
 
@@ -196,27 +211,54 @@ def avg_pool_partial(x: Tensor, kernel: Tuple[int, int]) -> Tensor:
     Written as whole cells on a zero-padded map, rescaled by the covered
     fraction, because inductor (torch 2.14) computes the *backward* of
     ``ceil_mode=True`` pooling wrongly on partial cells. Sizes that divide
-    take the plain ``avg_pool2d`` (no padding).
+    take the plain ``avg_pool2d`` (no padding). The padded computation has
+    no branch on the sizes (the rescaling is ``kernel / covered`` per row and
+    column of cells, 1 for whole ones), so one exported graph serves every
+    size.
     """
     H, W = x.shape[-2:]
     kh, kw = kernel
     ph, pw = (kh - H % kh) % kh, (kw - W % kw) % kw
-    if ph == 0 and pw == 0:
+    if _known(ph == 0) and _known(pw == 0):
         return F.avg_pool2d(x, kernel, kernel)
     pooled = F.avg_pool2d(F.pad(x, (0, pw, 0, ph)), kernel, kernel)
-    scale = x.new_ones(pooled.shape[-2:])
-    if ph:
-        scale[-1, :] *= kh / (kh - ph)
-    if pw:
-        scale[:, -1] *= kw / (kw - pw)
-    return pooled * scale
+    nh, nw = pooled.shape[-2:]
+    return pooled * (_cover_scale(H, kh, nh, x)[:, None]
+                     * _cover_scale(W, kw, nw, x)[None, :])
+
+
+def _cover_scale(side, k: int, n, x: Tensor) -> Tensor:
+    """(n,): ``k / covered`` for each of the n cells of size k laid over a
+    side of ``side`` pixels (1 for whole cells), in ``x``'s dtype."""
+    start = torch.arange(n, device=x.device) * k
+    covered = (side - start).clamp(max=k).to(x.dtype)
+    # a true division (``k / tensor`` would multiply by a reciprocal)
+    return torch.full_like(covered, k) / covered
+
+
+def _known(cond) -> bool:
+    """Whether a condition on the sizes holds, for choosing a shortcut.
+
+    In eager mode (and under ``torch.compile``, which guards on it and
+    recompiles when it changes) that is just ``cond``. Under ``torch.export``
+    with dynamic shapes (ONNX export) it is True only when it holds for every
+    size, and adds no guard: a guard would freeze the traced size into the
+    graph, so the general (padded, masked) computation is traced instead,
+    which is right for every size."""
+    if torch.compiler.is_exporting():
+        return statically_known_true(cond)
+    return bool(cond)
 
 
 def _at_most(side, g: int):
-    """``min(g, side)``, written so that under ``torch.compile`` with dynamic
-    shapes it is a guard plus a plain int, not a symbolic ``Min`` (which
-    inductor's layout code cannot order)."""
-    return g if side >= g else side
+    """``min(g, side)``, written so that with dynamic shapes it is a plain
+    int: under ``torch.compile`` a guard on ``side < g`` (not a symbolic
+    ``Min``, which inductor's layout code cannot order); under
+    ``torch.export`` no guard, and ``g`` unless the side is known to be
+    smaller. A side smaller than ``g`` then gets one zero-padded, masked
+    window (cell) of size ``g``: the same computation as one window (cell)
+    of its own size."""
+    return side if _known(side < g) else g
 
 
 def _tokens(x: Tensor, n: int, heads: int) -> Tuple[Tensor, ...]:
