@@ -18,6 +18,8 @@
 #   * mmengine 0.10.7, mmdet 3.3.0, mmsegmentation 1.2.2 (+ ftfy, regex, which it
 #     imports but does not declare), mmpretrain 1.2.0. Never `transformers`: its
 #     presence breaks `import mmpretrain`.
+#   * openmim 0.3.9 (`mim train/test/run mmhatnet`) and psutil (the
+#     libraries' benchmark tools import it without declaring it).
 #   * mmhatnet itself, editable.
 # Finally it imports mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models and
 # mmhatnet, runs one mmcv op, and fails loudly if anything is missing.
@@ -112,6 +114,10 @@ fi
 # ------------------------------------------------------- downstream libraries
 log "mmdet 3.3.0, mmsegmentation 1.2.2, mmpretrain 1.2.0"
 "${PIP[@]}" install -q "mmdet==3.3.0" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" "mmcv==$MMCV_VERSION"
+# mim (`mim train/test/run mmhatnet ...`) and psutil, which mmdet's and
+# mmseg's analysis_tools/benchmark.py import but none of them declares
+log "openmim 0.3.9, psutil 7.2.2"
+"${PIP[@]}" install -q "openmim==0.3.9" "psutil==7.2.2"
 if "$PY" -c 'import transformers' 2>/dev/null; then
   log "removing transformers (it breaks mmpretrain's import)"
   "${PIP[@]}" uninstall -y -q transformers

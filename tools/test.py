@@ -12,13 +12,15 @@ which is converted on the fly.
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import DictAction
 
-from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
-                            check_released_fits_config, enable_visualization,
-                            load_released_classifier, load_run_config,
-                            release_distributed, released_state_dict)
+from mmhatnet.utils import (ConfigPathError, DataCheckError, build_runner,
+                            check_datasets, check_released_fits_config,
+                            enable_visualization, load_released_classifier,
+                            load_run_config, release_distributed,
+                            released_state_dict)
 
 
 def parse_args():
@@ -44,8 +46,12 @@ def main():
     url = args.checkpoint.startswith(('http://', 'https://'))
     if not url and not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
-    cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
-                          args.launcher)
+    try:
+        cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
+                              args.launcher)
+    except ConfigPathError as e:  # e.g. a mmhatnet:: base it cannot find
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
     try:
         # the checkpoint first: it is cheaper to read than the data
         released = released_state_dict(args.checkpoint)

@@ -7,11 +7,13 @@
 """
 import argparse
 import os
+import sys
 
 from mmengine.config import DictAction
 
-from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
-                            load_run_config, release_distributed)
+from mmhatnet.utils import (ConfigPathError, DataCheckError, build_runner,
+                            check_datasets, load_run_config,
+                            release_distributed)
 
 
 def parse_args():
@@ -38,8 +40,12 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
-                          args.launcher)
+    try:
+        cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
+                              args.launcher)
+    except ConfigPathError as e:  # e.g. a mmhatnet:: base it cannot find
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
