@@ -18,8 +18,9 @@
 #   * mmengine 0.10.7, mmdet 3.3.0, mmsegmentation 1.2.2 (+ ftfy, regex, which it
 #     imports but does not declare), mmpretrain 1.2.0. Never `transformers`: its
 #     presence breaks `import mmpretrain`.
-#   * openmim 0.3.9 (`mim train/test/run mmhatnet`) and psutil (the
-#     libraries' benchmark tools import it without declaring it).
+#   * openmim 0.3.9 (`mim train/test/run mmhatnet`), without its opendatalab
+#     dependency (whose openxlab pins setuptools 60 and old requests/rich),
+#     and psutil (mmdet's benchmark tool imports it without declaring it).
 #   * mmhatnet itself, editable.
 # Finally it imports mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models and
 # mmhatnet, runs one mmcv op, and fails loudly if anything is missing.
@@ -114,10 +115,15 @@ fi
 # ------------------------------------------------------- downstream libraries
 log "mmdet 3.3.0, mmsegmentation 1.2.2, mmpretrain 1.2.0"
 "${PIP[@]}" install -q "mmdet==3.3.0" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" "mmcv==$MMCV_VERSION"
-# mim (`mim train/test/run mmhatnet ...`) and psutil, which mmdet's and
-# mmseg's analysis_tools/benchmark.py import but none of them declares
-log "openmim 0.3.9, psutil 7.2.2"
-"${PIP[@]}" install -q "openmim==0.3.9" "psutil==7.2.2"
+# mim (`mim train/test/run mmhatnet ...`) and psutil, which mmdet's
+# analysis_tools/benchmark.py imports but mmdet does not declare. openmim
+# without its declared dependencies: it wants opendatalab -> openxlab, which
+# pins setuptools~=60.2 (no longer what torch and mmcv's build need),
+# requests 2.28, rich 13.4, packaging 24, filelock 3.14 ... and is used by
+# `mim download` of data sets only (no module of mim imports it).
+log "openmim 0.3.9 (without opendatalab), psutil 7.2.2"
+"${PIP[@]}" install -q "psutil==7.2.2" click colorama model-index pandas requests rich tabulate
+"${PIP[@]}" install -q --no-deps "openmim==0.3.9"
 if "$PY" -c 'import transformers' 2>/dev/null; then
   log "removing transformers (it breaks mmpretrain's import)"
   "${PIP[@]}" uninstall -y -q transformers

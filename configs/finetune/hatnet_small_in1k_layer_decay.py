@@ -4,11 +4,11 @@
 # mechanism, not a recipe of the paper (which trains from scratch without
 # it; no paper config switches it on).
 #
-# The head and the last block get lr 5e-4 x 0.75^0 and x 0.75^1, each block
-# below 0.75 times the one above, the stem 5e-4 x 0.75^15 (13 blocks plus the
-# stem). Change the data, the head's num_classes and the schedule for your
-# task; `flat_decay_mult=0.0` keeps norms and biases without weight decay, as
-# the ImageNet config does.
+# The head gets lr 5e-4, the last of the 16 blocks 5e-4 x 0.75, each block
+# below 0.75 times the one above (a downsampling layer goes with the block
+# after it), the stem 5e-4 x 0.75^17. Change the data, the head's
+# num_classes and the schedule for your task. `flat_decay_mult=0.0` keeps
+# norms and biases without weight decay, as the ImageNet config does.
 _base_ = '../hatnet_small_in1k.py'
 
 pretrained = 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/HAT-Net_Small.pth'  # noqa: E501

@@ -80,7 +80,6 @@ class HATNetLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """
 
     def _validate_cfg(self) -> None:
-        super()._validate_cfg()
         unknown = set(self.paramwise_cfg) - set(PARAMWISE_KEYS)
         if unknown:
             raise ValueError(
@@ -96,6 +95,7 @@ class HATNetLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             raise ValueError(f'{type(self).__name__}: paramwise_cfg.'
                              f'decay_type={decay_type!r}; expected one of '
                              f'{DECAY_TYPES}')
+        super()._validate_cfg()
 
     def add_params(self, params: List[dict], module: nn.Module,
                    **kwargs) -> None:

@@ -18,7 +18,11 @@
   ``head.fc.*``), exactly as ``tools/test.py`` converts it.
 """
 import functools
+import importlib.abc
+import importlib.util
 import os.path as osp
+import sys
+import warnings
 from typing import Optional
 
 from mmengine.runner.checkpoint import CheckpointLoader
@@ -34,9 +38,9 @@ def official_to_mmengine(checkpoint) -> Optional[dict]:
     ``None``."""
     import torch
 
-    from mmhatnet.models.utils import (convert_official_hatnet,
-                                       is_official_state_dict,
-                                       official_keys_not_understood)
+    from mmhatnet.models.utils.official_checkpoint import (
+        convert_official_hatnet, is_official_state_dict,
+        official_keys_not_understood)
     if not isinstance(checkpoint, dict):
         return None
     state_dict = checkpoint
@@ -102,3 +106,44 @@ def register_model_hub() -> bool:
         config_prefix=root)
     _registered['hub'] = True
     return True
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Run ``callback`` right after module ``name`` has been executed (once),
+    without importing it before anyone asks for it."""
+
+    def __init__(self, name, callback):
+        self.name, self.callback = name, callback
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # one shot; let the others find it
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None or not hasattr(
+                spec.loader, 'exec_module'):
+            return spec
+        exec_module, callback = spec.loader.exec_module, self.callback
+
+        def exec_then_call(module):
+            exec_module(module)
+            try:
+                callback()
+            except Exception as e:  # never break the user's import
+                warnings.warn(f'mmhatnet: could not register its models '
+                              f'with {fullname} ({type(e).__name__}: {e})')
+
+        spec.loader.exec_module = exec_then_call
+        return spec
+
+
+def register_model_hub_when_imported() -> None:
+    """Register our classifiers with mmpretrain's ``ModelHub`` now if
+    mmpretrain's ``apis`` are imported, else as soon as they are: ``import
+    mmhatnet`` does not import mmpretrain's inferencers (seconds) itself."""
+    name = 'mmpretrain.apis.model'
+    if name in sys.modules:
+        register_model_hub()
+    elif importlib.util.find_spec('mmpretrain') is not None and not any(
+            isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(name, register_model_hub))
