@@ -42,5 +42,5 @@ def doc_run(wheel_site, tmp_path_factory):
     for i, block in enumerate(bash_blocks()):
         script += [f'echo "::: block {i}"', block]
     rc, log = run('\n'.join(script), work, wheel_env(wheel_site),
-                  timeout=900, check=False)
+                  timeout=1800, check=False)
     return work, rc, log

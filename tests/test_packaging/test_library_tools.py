@@ -113,8 +113,9 @@ def tools(doc_run, wheel_site, tmp_path_factory):
     seg = osp.join(mim, 'configs', 'toy', 'fpn_hatnet_tiny_toy.py')
     cls = osp.join(mim, 'configs', 'toy', 'hatnet_tiny_in1k_toy.py')
     ckpt = str(work / 'work_dirs' / 'my_retinanet' / 'epoch_1.pth')
+    # <timestamp>/vis_data/<timestamp>.json, the json log (not scalars.json)
     logs = sorted((work / 'work_dirs' / 'my_retinanet').glob(
-        '*/vis_data/*.json'))
+        '*/vis_data/[0-9]*.json'))
     assert len(logs) == 1, logs
     (out / 'infer.py').write_text(INFERENCERS)
     (out / 'seg_bench.py').write_text(SEG_BENCH.format(base=seg))
