@@ -17,7 +17,8 @@ import pytest
 from wheel_helpers import run
 
 HARNESS = r'''
-import json, runpy, sys, traceback
+import json, os, runpy, sys, traceback
+os.dup2(1, 2)  # the tools' stderr into their section of the output
 for name, path, args in json.loads(sys.argv[1]):
     sys.argv = [path] + args
     print(f'::: tool {name} start', flush=True)
@@ -157,7 +158,7 @@ def tools(doc_run, wheel_site, tmp_path_factory):
          lib_path('mmpretrain', 'analysis_tools/get_flops.py'),
          [cls, '--shape', '112']),
     ]
-    _, log = run([sys.executable, '-c', HARNESS, json.dumps(plan)], work,
+    _, log = run([sys.executable, '-u', '-c', HARNESS, json.dumps(plan)], work,
                  env, timeout=900, check=False)
     results = {}
     for name, *_ in plan:
@@ -206,9 +207,14 @@ def test_mmdet_analyze_logs(tools):
     assert (tools[1] / 'loss.png').is_file()
 
 
-def test_mmseg_get_flops(tools):
-    log = ok(tools, 'mmseg.get_flops')
-    assert re.search(r'Flops: [\d.]+ ?G', log), log[-3000:]
+def test_mmseg_get_flops_fails_for_any_model(tools):
+    """As the page says: mmseg 1.2.2's get_flops passes both input_shape and
+    inputs to mmengine 0.10.7's get_model_complexity_info, which refuses
+    that before it looks at the model (a bug of the tool, not of HAT-Net)."""
+    rc, log = tools[0]['mmseg.get_flops']
+    assert rc == '1', log[-3000:]
+    assert ('ValueError: "input_shape" and "inputs" cannot be both set.'
+            in log), log[-3000:]
 
 
 def test_mmseg_benchmark(tools):
