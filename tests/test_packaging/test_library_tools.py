@@ -73,7 +73,7 @@ print('seg', type(seg.model.backbone).__name__,
 SEG_BENCH = '''_base_ = '{base}'
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(64, 64), keep_ratio=True),
+    dict(type='Resize', scale=(512, 128), keep_ratio=True),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]

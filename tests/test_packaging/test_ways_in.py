@@ -38,8 +38,10 @@ def test_mim_test_and_get_flops(doc_run):
     assert re.search(r'FLOPs, complete: +[\d.]+ G', log), log[-3000:]
 
 
-def check_installed(env, code):
-    return run([sys.executable, '-c', code], None, env)[1]
+def check_installed(env, code, cwd):
+    """Run ``code`` as a user of the wheel (never from the clone's root,
+    where ``-c`` would import the clone's mmhatnet)."""
+    return run([sys.executable, '-c', code], cwd, env)[1]
 
 
 def test_mmhatnet_bases_get_the_library_scope(wheel_site, tmp_path):
@@ -81,7 +83,7 @@ except KeyError as e:
 model = MODELS.build(cfg.model)
 print('built', type(model).__name__, type(model.backbone).__name__)
 '''
-    out = check_installed(wheel_env(wheel_site), code)
+    out = check_installed(wheel_env(wheel_site), code, tmp_path)
     assert 'raw mmhatnet None' in out, out  # mmengine's stamp, outer dict
     assert "resolved ['mmpretrain']" in out, out
     assert 'built ImageClassifier HATNet' in out, out
