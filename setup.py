@@ -1,8 +1,69 @@
+import os
+import os.path as osp
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 version = {}
 with open('mmhatnet/version.py') as f:
     exec(f.read(), version)
+
+# What a regular install carries under mmhatnet/.mim/, as mmdet/mmpretrain do:
+# `mim train/test/run mmhatnet ...` run these tools, and mmengine resolves
+# `_base_ = 'mmhatnet::<folder>/<config>.py'` against .mim/configs/ (with
+# .mim/model-index.yml). The scripts that manage a clone stay out.
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+MIM_SKIP = ('install.sh', 'run_tests.sh', 'run_main_job.sh', '__pycache__')
+# mmengine accepts `pkg::` paths only with a folder level ('mmhatnet::x.py'
+# is refused), so every config of configs/ is also reachable as
+# <folder>/<name>.py through a one-line file that inherits it.
+MIM_FOLDERS = (('retinanet_', 'retinanet'), ('mask_rcnn_', 'mask_rcnn'),
+               ('fpn_', 'fpn'), ('hatnet_', 'hatnet'))
+
+
+def mim_folder(name):
+    """The folder under which .mim/configs/ offers configs/<name>."""
+    for prefix, folder in MIM_FOLDERS:
+        if name.startswith(prefix):
+            return folder
+    raise ValueError(f'configs/{name}: no folder for it in MIM_FOLDERS '
+                     f'of setup.py; add one')
+
+
+class BuildPyWithMim(build_py):
+    """build_py that also copies the configs, tools and model-index into
+    the built package's .mim/ (the wheel and `pip install .`). An editable
+    install (`pip install -e`, tools/install.sh) is left exactly as it was:
+    it runs from the clone, whose configs/ and tools/ are used in place."""
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        root = osp.dirname(osp.abspath(__file__))
+        mim = osp.join(self.build_lib, 'mmhatnet', '.mim')
+        shutil.rmtree(mim, ignore_errors=True)
+        os.makedirs(mim)
+        for name in MIM_FILES:
+            src, dst = osp.join(root, name), osp.join(mim, name)
+            if osp.isdir(src):
+                shutil.copytree(src, dst,
+                                ignore=shutil.ignore_patterns(*MIM_SKIP))
+            else:
+                shutil.copyfile(src, dst)
+        configs = osp.join(mim, 'configs')
+        for name in sorted(os.listdir(configs)):
+            if not name.endswith('.py'):
+                continue
+            folder = osp.join(configs, mim_folder(name))
+            os.makedirs(folder, exist_ok=True)
+            with open(osp.join(folder, name), 'w') as f:
+                f.write(f"# configs/{name} of mmhatnet, here so that it can "
+                        f"be inherited as\n# 'mmhatnet::{mim_folder(name)}/"
+                        f"{name}' (mmengine wants a folder level)\n"
+                        f"_base_ = '../{name}'\n")
+
 
 setup(
     name='mmhatnet',
@@ -12,6 +73,7 @@ setup(
     long_description=open('README.md').read() if __import__('os').path.exists('README.md') else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmhatnet', 'mmhatnet.*']),
+    cmdclass={'build_py': BuildPyWithMim},
     # docs/get_started.md says how these were determined: torch 2.14 is the
     # lowest torch the backbone's tests pass on (older ones segfault in a
     # channels-last GroupNorm backward) and needs Python 3.10

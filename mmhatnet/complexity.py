@@ -77,8 +77,9 @@ def load_model_config(config: str,
     """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config {config!r} does not exist')
+    from mmhatnet.utils.mim import read_config
     try:
-        cfg = Config.fromfile(config)
+        cfg = read_config(config)  # mmhatnet:: bases too
     except Exception as e:
         raise ValueError(f'{config!r} could not be read as an mmengine '
                          f'config: {type(e).__name__}: {e}') from None

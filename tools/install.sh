@@ -23,6 +23,10 @@
 #     it) and openvino 2026.4.1; not mmdeploy (1.3.1 pins protobuf<=3.20.2, below
 #     onnx 1.23's protobuf>=6.31.1, and its export fails under torch 2.14; see
 #     docs/user_guides/deployment.md).
+#   * openmim 0.3.9 (`mim train/test/run mmhatnet`), without its opendatalab
+#     dependency (whose openxlab pins setuptools 60 and old requests/rich),
+#     and psutil, seaborn (mmdet's benchmark and analyze_logs tools import
+#     them without declaring them).
 #   * mmhatnet itself, editable.
 # Finally it imports mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models and
 # mmhatnet, runs one mmcv op, and fails loudly if anything is missing.
@@ -117,6 +121,16 @@ fi
 # ------------------------------------------------------- downstream libraries
 log "mmdet 3.3.0, mmsegmentation 1.2.2, mmpretrain 1.2.0"
 "${PIP[@]}" install -q "mmdet==3.3.0" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" "mmcv==$MMCV_VERSION"
+# mim (`mim train/test/run mmhatnet ...`), and psutil and seaborn, which
+# mmdet's analysis_tools/benchmark.py and analyze_logs.py import but mmdet
+# does not declare. openmim
+# without its declared dependencies: it wants opendatalab -> openxlab, which
+# pins setuptools~=60.2 (no longer what torch and mmcv's build need),
+# requests 2.28, rich 13.4, packaging 24, filelock 3.14 ... and is used by
+# `mim download` of data sets only (no module of mim imports it).
+log "openmim 0.3.9 (without opendatalab), psutil 7.2.2, seaborn 0.13.2"
+"${PIP[@]}" install -q "psutil==7.2.2" "seaborn==0.13.2" click colorama model-index pandas requests rich tabulate
+"${PIP[@]}" install -q --no-deps "openmim==0.3.9"
 if "$PY" -c 'import transformers' 2>/dev/null; then
   log "removing transformers (it breaks mmpretrain's import)"
   "${PIP[@]}" uninstall -y -q transformers

@@ -21,7 +21,8 @@ from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
 from mmhatnet.engine import enable_amp_test
-from mmhatnet.utils import (DataCheckError, build_runner, check_command_line,
+from mmhatnet.utils import (ConfigPathError, DataCheckError, build_runner,
+                            check_command_line,
                             check_datasets, check_model,
                             check_released_fits_config, enable_visualization,
                             exit_with_error, load_released_classifier,
@@ -66,8 +67,11 @@ def main():
     if not url and not osp.isfile(args.checkpoint):
         exit_with_error(f'checkpoint {args.checkpoint!r} does not exist; give '
                         f'the path of a checkpoint file or URL')
-    cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
-                          args.launcher)
+    try:
+        cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
+                              args.launcher)
+    except ConfigPathError as e:  # e.g. a mmhatnet:: base it cannot find
+        exit_with_error(e)
     onnx = args.checkpoint.lower().endswith('.onnx')
     try:
         # the checkpoint first: it is cheaper to read than the data

@@ -11,7 +11,7 @@ import os
 from mmengine.config import DictAction
 
 from mmhatnet.engine import AmpUnsupportedError, enable_amp_training
-from mmhatnet.utils import (add_preemption_hook, build_runner, check_before_training,
+from mmhatnet.utils import (ConfigPathError, add_preemption_hook, build_runner, check_before_training,
                             check_command_line, exit_with_error,
                             load_run_config, release_distributed)
 
@@ -44,8 +44,11 @@ def parse_args():
 def main():
     args = parse_args()
     check_command_line(args.config, args.resume, args.launcher)
-    cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
-                          args.launcher)
+    try:
+        cfg = load_run_config(args.config, args.work_dir, args.cfg_options,
+                              args.launcher)
+    except ConfigPathError as e:  # e.g. a mmhatnet:: base it cannot find
+        exit_with_error(e)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
             exit_with_error(f'{args.config} has no auto_scale_lr.base_batch_size'

@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
 
 from .files import atomic_output
+from .mim import read_config
 
 SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
 
@@ -27,8 +28,10 @@ def load_run_config(config: str,
                     launcher: str = 'none') -> Config:
     """Read ``config`` and apply the command-line choices both tools share:
     overrides, the launcher, and the work dir (default
-    ``./work_dirs/<config name>``)."""
-    cfg = Config.fromfile(config)
+    ``./work_dirs/<config name>``). ``mmhatnet::`` bases are resolved (see
+    :mod:`mmhatnet.utils.mim`); one that cannot be raises
+    :class:`~mmhatnet.utils.mim.ConfigPathError`."""
+    cfg = read_config(config)
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

@@ -111,6 +111,15 @@ def _number(value, unit):
     return int(round(value * unit))
 
 
+def model_name(row, method):
+    """The model's name in the metafile: the config's name, except for the
+    classifiers, which get mmpretrain's form (``hatnet-small_in1k``), the
+    name ``mmpretrain.get_model`` and ``list_models`` know them by."""
+    if method == 'ImageNet classifier':
+        return f'hatnet-{row.size}_in1k'
+    return row.name
+
+
 def metafile(collection, method, table):
     lines = [HEADER.rstrip('\n')]
     lines.append(f"# Metadata and Results: the paper's Table {table} "
@@ -129,7 +138,7 @@ def metafile(collection, method, table):
     ]
     for row in rows(table, method):
         lines += [
-            f'  - Name: {row.name}',
+            f'  - Name: {model_name(row, method)}',
             f'    In Collection: {collection}',
             f'    Config: {row.config}',
             '    Metadata:',

@@ -1,0 +1,129 @@
+# Copyright (c) mmhatnet contributors. All rights reserved.
+"""``mmhatnet::`` config paths and the files a regular install carries.
+
+A regular install (``pip install .``, the wheel) holds ``configs/``,
+``tools/`` and ``model-index.yml`` under ``mmhatnet/.mim/``, as mmdet and
+mmpretrain do. mmengine 0.10.7 resolves ``_base_ = 'pkg::folder/x.py'`` only
+for the packages of its ``MODULE2PACKAGE`` table, so ``import mmhatnet``
+adds itself to it (:func:`register_mmhatnet_scope`). mmengine reads a
+config's bases before it runs the config's ``custom_imports``: a tool that
+has not imported mmhatnet before it reads the config (mmdet's, mmseg's or
+mmpretrain's own ``tools/train.py``) cannot resolve ``mmhatnet::``; ours
+(``tools/train.py``, ``mim train mmhatnet``) can.
+
+mmengine stamps ``_scope_='mmhatnet'`` on the outer dicts (those with a
+``type``) of a base read through ``mmhatnet::`` that do not have a scope
+yet. mmhatnet has no registries of its own: its configs run in mmdet, mmseg
+or mmpretrain, whichever their ``default_scope`` names, so
+:func:`resolve_mmhatnet_scopes` gives those dicts that scope back.
+"""
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+
+SCOPE = 'mmhatnet'
+# the folder of each config of configs/ under .mim/configs/ (setup.py makes
+# them: mmengine wants a folder level in 'pkg::folder/name.py')
+FOLDERS = ('retinanet', 'mask_rcnn', 'fpn', 'hatnet', 'toy', 'finetune')
+
+
+class ConfigPathError(ValueError):
+    """A config (or one of its ``mmhatnet::`` bases) cannot be read; the
+    message says why and what to run instead."""
+
+
+def register_mmhatnet_scope() -> None:
+    """Let mmengine resolve ``mmhatnet::`` config paths (its
+    ``MODULE2PACKAGE`` table lists only the OpenMMLab packages)."""
+    from mmengine.config.utils import MODULE2PACKAGE
+    MODULE2PACKAGE.setdefault(SCOPE, 'mmhatnet')
+
+
+def package_root() -> str:
+    """The folder of the ``mmhatnet`` package being imported."""
+    return osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def mim_root() -> Optional[str]:
+    """Where ``configs/``, ``tools/`` and ``model-index.yml`` are: the
+    package's ``.mim/`` in a regular install, the clone in an editable one
+    (or when run from a checkout); ``None`` if neither has them."""
+    pkg = package_root()
+    for root in (osp.join(pkg, '.mim'), osp.dirname(pkg)):
+        if osp.isfile(osp.join(root, 'model-index.yml')) and osp.isdir(
+                osp.join(root, 'configs')):
+            return root
+    return None
+
+
+def resolve_mmhatnet_scopes(cfg: Config) -> int:
+    """Replace every ``_scope_='mmhatnet'`` in ``cfg`` by its
+    ``default_scope`` (mmdet, mmseg or mmpretrain), in place.
+
+    Returns:
+        int: how many dicts were changed.
+    """
+    scope = cfg.get('default_scope')
+    if scope is None or scope == SCOPE:
+        return 0
+
+    def fix(node) -> int:
+        n = 0
+        if isinstance(node, dict):
+            if node.get('_scope_') == SCOPE:
+                node['_scope_'] = scope
+                n += 1
+            for value in node.values():
+                n += fix(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                n += fix(value)
+        return n
+
+    return sum(fix(cfg[key]) for key in list(cfg.keys()))
+
+
+def _uses_mmhatnet_bases(path: str) -> bool:
+    try:
+        with open(path, encoding='utf-8') as f:
+            return f'{SCOPE}::' in f.read()
+    except OSError:
+        return False
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile(path)`` with the ``mmhatnet::`` scopes resolved and
+    a :class:`ConfigPathError` that says what to do when a ``mmhatnet::``
+    base cannot be found."""
+    register_mmhatnet_scope()
+    if not osp.isfile(path):
+        raise ConfigPathError(f'config {path!r} does not exist')
+    try:
+        cfg = Config.fromfile(path)
+    except (ValueError, FileNotFoundError, AssertionError) as e:
+        if not _uses_mmhatnet_bases(path):
+            raise
+        raise ConfigPathError(_explain_base_error(path, e)) from None
+    resolve_mmhatnet_scopes(cfg)
+    return cfg
+
+
+def _explain_base_error(path: str, e: Exception) -> str:
+    example = "'mmhatnet::retinanet/retinanet_hatnet_small.py'"
+    if 'relative config path' in str(e):
+        return (f'{path}: a mmhatnet:: base needs a folder, e.g. {example} '
+                f'(folders: {", ".join(FOLDERS)})')
+    if not osp.isdir(osp.join(package_root(), '.mim')):
+        clone = osp.dirname(package_root())
+        return (f'{path}: mmhatnet:: bases need the configs that a regular '
+                f'install carries in mmhatnet/.mim/, and this mmhatnet '
+                f'({package_root()}) is an editable install or a checkout '
+                f'without them. Inherit the file by its path instead '
+                f"(_base_ = '{clone}/configs/retinanet_hatnet_small.py'), or "
+                f'install the package: pip install {clone} (without -e)')
+    first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+    return (f'{path}: a mmhatnet:: base cannot be read ({first}); the '
+            f'configs are those of configs/ under a folder, e.g. {example} '
+            f'(folders: {", ".join(FOLDERS)}); see '
+            f'{osp.join(package_root(), ".mim", "configs")}')
