@@ -1,8 +1,10 @@
-# The main job: HAT-Net-Tiny RetinaNet on the toy COCO set written by
+# HAT-Net-Tiny RetinaNet from scratch on the toy COCO set written by
 #   python tools/dataset_converters/make_toy_data.py coco data/toy_coco
 # It inherits the real COCO config and overrides only the data root and
 # classes, the image scale, the schedule and the batch size. The backbone
-# starts from random weights: no download is possible here.
+# starts from random weights: no download is possible here. The main job
+# fine-tunes it from a toy-pretrained backbone instead
+# (retinanet_hatnet_tiny_toy_finetune.py).
 _base_ = '../retinanet_hatnet_tiny.py'
 
 data_root = 'data/toy_coco/'
@@ -63,8 +65,8 @@ param_scheduler = [
          gamma=0.1)
 ]
 # total batch 4 instead of 16, yet a 2x higher lr than the real config: the
-# toy run starts from scratch and has only 320 iterations (README, "The main
-# job", has what 14 epochs at 3e-4 gave instead)
+# toy run starts from scratch and has only 320 iterations (docs/changelog.md
+# has what 14 epochs at 3e-4 gave instead)
 optim_wrapper = dict(optimizer=dict(lr=2e-4))
 default_hooks = dict(
     logger=dict(interval=5),

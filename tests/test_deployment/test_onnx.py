@@ -29,6 +29,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tests', 'test_tools'))
 from toy_options import data_options  # noqa: E402
 
+# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
+pytestmark = pytest.mark.slow
+
 DOCS = osp.join(ROOT, 'docs', 'user_guides', 'deployment.md')
 # HAT-Net-Tiny's widths and the toy configs' G1/G2, one block per stage
 SHALLOW = dict(embed_dims=[48, 96, 240, 384], head_dim=48,

@@ -60,6 +60,9 @@ torch.save(dict(state_dict=model.state_dict(),
                     palette=[[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3]]))),
            seg_ckpt)
 from mmseg.apis import MMSegInferencer
+
+# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
+pytestmark = pytest.mark.slow
 seg = MMSegInferencer(model=seg_cfg, weights=seg_ckpt, device='cpu')
 own = seg.model.state_dict()
 assert all(torch.equal(own[k], v) for k, v in model.state_dict().items())

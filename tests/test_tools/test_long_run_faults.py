@@ -18,6 +18,9 @@ from toy_options import coco_data_options
 
 import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
 
+# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'toy', 'retinanet_hatnet_tiny_toy.py')
 DRIVER = osp.join(osp.dirname(__file__), 'fault_driver.py')
