@@ -112,7 +112,9 @@ COMMANDS = {
     'test_evaluator.ann_file=/data/coco/annotations/instances_val2017.json':
     Run(replace=(('configs/retinanet_hatnet_small.py', TOY_DET),
                  ('/data/coco/', 'data/my_coco/')),
-        append=SHORT,
+        # one iteration leaves every score below the default 0.05; keep all
+        # boxes so that the COCO metric has something to report
+        append=SHORT + ('model.test_cfg.score_thr=0.0', ),
         setup=('python tools/dataset_converters/make_toy_data.py coco '
                'data/my_coco ' + ' '.join(SMALL_DATA), ),
         expect=r'coco/bbox_mAP',
@@ -134,6 +136,8 @@ COMMANDS = {
         # the checkpoint of the same config that the README's tools/train.py
         # command wrote into this workspace
         replace=(('epoch_20.pth', 'epoch_1.pth'), ),
+        # a one-iteration detector: keep every box for the metric
+        append=('--cfg-options', 'model.test_cfg.score_thr=0.0'),
         expect=r'coco/bbox_mAP'),
     'bash tools/dist_train.sh configs/toy/retinanet_hatnet_tiny_toy.py 2':
     Covered(f'{DIST} runs exactly this on toy data and checks that both '

@@ -16,6 +16,9 @@ import sys
 import pytest
 from wheel_helpers import run
 
+# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
+pytestmark = pytest.mark.slow
+
 HARNESS = r'''
 import json, os, runpy, sys, traceback
 os.dup2(1, 2)  # the tools' stderr into their section of the output
@@ -60,9 +63,6 @@ torch.save(dict(state_dict=model.state_dict(),
                     palette=[[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3]]))),
            seg_ckpt)
 from mmseg.apis import MMSegInferencer
-
-# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
-pytestmark = pytest.mark.slow
 seg = MMSegInferencer(model=seg_cfg, weights=seg_ckpt, device='cpu')
 own = seg.model.state_dict()
 assert all(torch.equal(own[k], v) for k, v in model.state_dict().items())

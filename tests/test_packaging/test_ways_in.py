@@ -1,4 +1,3 @@
-import pytest
 """docs/get_started/ways_in.md, run as a user of the wheel runs it: every
 ```bash block of the page, in order, in one shell, in an empty folder, with
 the wheel installed (``pip install --no-deps --target``, see conftest) and
@@ -9,7 +8,12 @@ import os.path as osp
 import re
 import sys
 
+import pytest
+
 from wheel_helpers import ROOT, run, wheel_env
+
+# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
+pytestmark = pytest.mark.slow
 
 
 def test_the_page_commands_run(doc_run, wheel_site):
@@ -74,8 +78,6 @@ print('resolved', sorted(set(scopes(cfg._cfg_dict.to_dict(), []))))
 init_default_scope(cfg.default_scope)
 import mmpretrain.models
 
-# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
-pytestmark = pytest.mark.slow
 cfg.model.backbone.arch = dict(embed_dims=[8, 8, 8, 8], head_dim=8,
     mlp_ratios=[2, 2, 2, 2], depths=[1, 1, 1, 1], kernel_sizes=[3, 3, 3, 3])
 cfg.model.head.in_channels = 8
