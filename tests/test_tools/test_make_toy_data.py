@@ -213,3 +213,28 @@ def test_command_line_prints_one_summary_line(tmp_path):
     with open(out / 'annotations' / 'instances_val2017.json') as f:
         assert len(json.load(f)['images']) == 1
     assert len(os.listdir(out / 'train2017')) == 2
+
+
+def test_object_size_sets_the_extent_of_every_object(tmp_path):
+    out = tmp_path / 'big'
+    toy.main(['coco', str(out), '--train', '6', '--val', '0', '--size', '96',
+              '--object-size', '0.4', '0.5'])
+    coco = COCO(str(out / 'annotations' / 'instances_train2017.json'))
+    for ann in coco.loadAnns(coco.getAnnIds()):
+        img = coco.loadImgs(ann['image_id'])[0]
+        short = min(img['width'], img['height'])
+        # the extent (the larger side of the box) is 2r: exactly 2r for
+        # squares, circles and crosses, at most 2r for a rotated triangle
+        extent = max(ann['bbox'][2:]) / short
+        assert extent <= 0.5 + 0.01
+        assert extent >= 0.4 * (0.75 if ann['category_id'] == 3 else 1) - 0.01
+
+
+@pytest.mark.parametrize('low, high', [('0.5', '0.2'), ('0', '0.3'),
+                                       ('0.5', '1.5')])
+def test_object_size_out_of_range_is_one_error_line(tmp_path, low, high):
+    out = tmp_path / 'bad'
+    with pytest.raises(SystemExit) as excinfo:
+        toy.main(['coco', str(out), '--object-size', low, high])
+    assert str(excinfo.value.code).startswith('error: object sizes')
+    assert not out.exists()

@@ -200,10 +200,10 @@ def _render(rng, width, height, objects):
     return np.clip(np.round(img), 0, 255).astype(np.uint8), drawn
 
 
-def _scene(rng, size):
+def _scene(rng, size, object_size=SCENE_SIZE_RANGE):
     width, height = _image_shape(rng, size)
     objects = _place_objects(rng, width, height, int(rng.integers(1, 5)),
-                             SCENE_SIZE_RANGE)
+                             object_size)
     img, drawn = _render(rng, width, height, objects)
     return img, drawn
 
@@ -218,15 +218,20 @@ def _polygon_area(poly):
                            np.dot(y, np.roll(x, -1))))
 
 
-def _check_counts(num_train, num_val, size):
+def _check_counts(num_train, num_val, size, object_size):
     if num_train < 0 or num_val < 0:
         raise ValueError('image counts must be >= 0')
     if size < 32:
         raise ValueError(f'size must be at least 32 pixels, got {size}')
+    low, high = object_size
+    if not 0 < low <= high <= 1:
+        raise ValueError(
+            'object sizes are fractions of the shorter image side with '
+            f'0 < MIN <= MAX <= 1, got {low} {high}')
 
 
 def make_coco(out_dir, num_train=64, num_val=16, size=256, seed=0,
-              overwrite=False):
+              overwrite=False, object_size=SCENE_SIZE_RANGE):
     """Write a COCO-instances style detection / instance segmentation set.
 
     Layout (as mmdet's ``CocoDataset`` expects under ``data_root``)::
@@ -241,7 +246,7 @@ def make_coco(out_dir, num_train=64, num_val=16, size=256, seed=0,
     drawn shape, its tight ``bbox`` ``[x, y, w, h]``, the polygon ``area``
     and ``iscrowd=0``. Returns a one-line summary.
     """
-    _check_counts(num_train, num_val, size)
+    _check_counts(num_train, num_val, size, object_size)
     _prepare_out_dir(out_dir, overwrite)
     os.makedirs(osp.join(out_dir, 'annotations'))
     categories = [dict(id=i + 1, name=name, supercategory='shape')
@@ -252,7 +257,8 @@ def make_coco(out_dir, num_train=64, num_val=16, size=256, seed=0,
         os.makedirs(img_dir)
         images, annotations = [], []
         for index in range(count):
-            img, drawn = _scene(_image_rng(seed, split, index), size)
+            img, drawn = _scene(_image_rng(seed, split, index), size,
+                                object_size)
             image_id = index + 1
             file_name = f'{image_id:012d}.jpg'
             _save_jpeg(img, osp.join(img_dir, file_name))
@@ -304,7 +310,7 @@ def _ade_label_map(drawn, height, width):
 
 
 def make_ade(out_dir, num_train=64, num_val=16, size=256, seed=0,
-             overwrite=False):
+             overwrite=False, object_size=SCENE_SIZE_RANGE):
     """Write an ADE20K style semantic segmentation set.
 
     Layout (as mmseg's ``ADE20KDataset`` expects under ``data_root``)::
@@ -320,7 +326,7 @@ def make_ade(out_dir, num_train=64, num_val=16, size=256, seed=0,
     maps them to 255 and ``0..len(ADE_CLASSES) - 1``. Returns a one-line
     summary.
     """
-    _check_counts(num_train, num_val, size)
+    _check_counts(num_train, num_val, size, object_size)
     _prepare_out_dir(out_dir, overwrite)
     for split, folder, count in (('train', 'training', num_train),
                                  ('val', 'validation', num_val)):
@@ -329,7 +335,8 @@ def make_ade(out_dir, num_train=64, num_val=16, size=256, seed=0,
         os.makedirs(img_dir)
         os.makedirs(ann_dir)
         for index in range(count):
-            img, drawn = _scene(_image_rng(seed, split, index), size)
+            img, drawn = _scene(_image_rng(seed, split, index), size,
+                                object_size)
             name = f'ADE_{split}_{index + 1:08d}'
             _save_jpeg(img, osp.join(img_dir, name + '.jpg'))
             label_map = _ade_label_map(drawn, *img.shape[:2])
@@ -341,7 +348,7 @@ def make_ade(out_dir, num_train=64, num_val=16, size=256, seed=0,
 
 
 def make_imagenet(out_dir, num_train=64, num_val=16, size=256, seed=0,
-                  overwrite=False):
+                  overwrite=False, object_size=CLS_SIZE_RANGE):
     """Write an ImageNet style classification set (one shape per image).
 
     Layout (for mmpretrain's ``ImageNet`` / ``CustomDataset`` with
@@ -357,7 +364,7 @@ def make_imagenet(out_dir, num_train=64, num_val=16, size=256, seed=0,
     ``IMAGENET_CLASSES`` so the classes are balanced. Returns a one-line
     summary.
     """
-    _check_counts(num_train, num_val, size)
+    _check_counts(num_train, num_val, size, object_size)
     _prepare_out_dir(out_dir, overwrite)
     os.makedirs(osp.join(out_dir, 'meta'))
     with open(osp.join(out_dir, 'classes.txt'), 'w') as f:
@@ -370,7 +377,7 @@ def make_imagenet(out_dir, num_train=64, num_val=16, size=256, seed=0,
             rng = _image_rng(seed, split, index)
             label = index % len(IMAGENET_CLASSES)
             width, height = _image_shape(rng, size)
-            r = rng.uniform(*CLS_SIZE_RANGE) * min(width, height) / 2
+            r = rng.uniform(*object_size) * min(width, height) / 2
             cx, cy = rng.uniform(r, width - r), rng.uniform(r, height - r)
             img, _ = _render(rng, width, height, [(label, cx, cy, r)])
             name = IMAGENET_CLASSES[label]
@@ -407,6 +414,13 @@ def parse_args(argv=None):
     parser.add_argument('--size', type=int, default=256,
                         help='image height in pixels; widths vary up to '
                         '1.25x (default: 256)')
+    parser.add_argument('--object-size', type=float, nargs=2,
+                        metavar=('MIN', 'MAX'),
+                        help='range of an object\'s extent as a fraction of '
+                        'the shorter image side (default: '
+                        f'{SCENE_SIZE_RANGE[0]} {SCENE_SIZE_RANGE[1]} for '
+                        f'coco/ade, {CLS_SIZE_RANGE[0]} {CLS_SIZE_RANGE[1]} '
+                        'for imagenet)')
     parser.add_argument('--seed', type=_non_negative, default=0,
                         help='random seed (default: 0)')
     parser.add_argument('--overwrite', action='store_true',
@@ -417,8 +431,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        extra = ({} if args.object_size is None else
+                 dict(object_size=tuple(args.object_size)))
         summary = MAKERS[args.layout](args.out_dir, args.train, args.val,
-                                      args.size, args.seed, args.overwrite)
+                                      args.size, args.seed, args.overwrite,
+                                      **extra)
     except (FileExistsError, ValueError) as e:
         sys.exit(f'error: {e}')
     print(summary)
