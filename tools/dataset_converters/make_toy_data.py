@@ -2,7 +2,8 @@
 """Generate small synthetic datasets in the real OpenMMLab on-disk layouts.
 
     python tools/dataset_converters/make_toy_data.py coco OUT_DIR \
-        [--train 64] [--val 16] [--size 256] [--seed 0] [--overwrite]
+        [--train 64] [--val 16] [--size 256] [--object-size MIN MAX]
+        [--seed 0] [--overwrite]
     python tools/dataset_converters/make_toy_data.py ade OUT_DIR [...]
     python tools/dataset_converters/make_toy_data.py imagenet OUT_DIR [...]
 
@@ -242,7 +243,8 @@ def make_coco(out_dir, num_train=64, num_val=16, size=256, seed=0,
         out_dir/annotations/instances_val2017.json
 
     Categories are ``COCO_CLASSES`` with ids 1..4. Each image has 1-4
-    objects; each annotation has a polygon ``segmentation`` following the
+    objects whose extent is ``object_size`` (a range of fractions of the
+    shorter image side); each annotation has a polygon ``segmentation`` following the
     drawn shape, its tight ``bbox`` ``[x, y, w, h]``, the polygon ``area``
     and ``iscrowd=0``. Returns a one-line summary.
     """
