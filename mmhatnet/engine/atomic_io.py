@@ -23,14 +23,18 @@ fsynced and renamed over the final name (``os.replace`` is atomic on POSIX):
   with the ``last_checkpoint`` write made atomic the same way.
 
 A reader therefore sees either the previous file or the complete new one.
-After a SIGKILL a hidden ``.<name>.<random>.tmp`` file may be left; the next
-successful write of the same name removes it.
+After a SIGKILL a hidden ``.<name>.<host>-<pid>.<random>.tmp`` file may be
+left; the next successful write of the same name on that host removes it once
+its writer is dead. Temporary files of live writers are left alone: in a
+distributed run several ranks can write the same name (mmengine's test-time
+JSON log) at the same moment.
 """
 import errno
 import glob
 import os
 import os.path as osp
 import shutil
+import socket
 import tempfile
 from typing import Union
 
@@ -52,8 +56,32 @@ def _write_all(f, data: bytes) -> None:
         f.write(view[start:start + CHUNK])
 
 
-def _temp_pattern(path: str) -> str:
-    return osp.join(osp.dirname(path), f'.{osp.basename(path)}.*.tmp')
+def _temp_prefix(path: str) -> str:
+    """``.<name>.<host>-`` : the temporary files of ``path`` on this host."""
+    return f'.{osp.basename(path)}.{socket.gethostname()}-'
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _remove_stale_temps(path: str) -> None:
+    """Remove the temporary files of ``path`` whose writer (on this host) has
+    died, e.g. by SIGKILL; those of live writers may still be renamed."""
+    folder, prefix = osp.dirname(path), _temp_prefix(path)
+    for name in os.listdir(folder):
+        if not (name.startswith(prefix) and name.endswith('.tmp')):
+            continue
+        pid = name[len(prefix):].split('.', 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and \
+                not _pid_alive(int(pid)):
+            _remove(osp.join(folder, name))
 
 
 def atomic_write(data: Union[bytes, str], path: str) -> None:
@@ -70,7 +98,8 @@ def atomic_write(data: Union[bytes, str], path: str) -> None:
     folder = osp.dirname(path)
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+        dir=folder, prefix=f'{_temp_prefix(path)}{os.getpid()}.',
+        suffix='.tmp')
     os.close(fd)
     try:
         with open(tmp, 'wb') as f:
@@ -100,8 +129,7 @@ def atomic_write(data: Union[bytes, str], path: str) -> None:
             os.close(dir_fd)
     except OSError:
         pass
-    for stale in glob.glob(_temp_pattern(path)):  # left by a killed writer
-        _remove(stale)
+    _remove_stale_temps(path)
 
 
 def _remove(path: str) -> None:

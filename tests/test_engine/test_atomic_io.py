@@ -4,6 +4,7 @@ import errno
 import glob
 import os
 import signal
+import subprocess
 
 import pytest
 import torch
@@ -65,6 +66,27 @@ def test_sigkill_at_any_byte_keeps_the_old_file(tmp_path, monkeypatch,
     get_file_backend(str(path)).put(new, str(path))
     assert path.read_bytes() == new
     assert sorted(os.listdir(tmp_path)) == ['epoch_3.pth']
+
+
+def test_a_live_writers_temp_file_survives_a_write_of_the_same_name(
+        tmp_path):
+    # two ranks of a distributed run write the same name at the same moment:
+    # the one that finishes first must not delete the other's temp file
+    path = tmp_path / 'log.json'
+    live = subprocess.Popen(['sleep', '60'])
+    try:
+        prefix = atomic_io._temp_prefix(str(path))
+        theirs = tmp_path / f'{prefix}{live.pid}.x.tmp'
+        theirs.write_bytes(b'half')
+        get_file_backend(str(path)).put_text('{}', str(path))
+        assert theirs.read_bytes() == b'half'
+        assert path.read_text() == '{}'
+    finally:
+        live.kill()
+        live.wait()
+    # once its writer is dead, the next write removes it
+    get_file_backend(str(path)).put_text('{}', str(path))
+    assert sorted(os.listdir(tmp_path)) == ['log.json']
 
 
 def test_a_new_file_is_absent_until_complete(tmp_path, monkeypatch):
