@@ -2,8 +2,8 @@
 # Set everything up (tools/install.sh, idempotent) and run the test suite.
 #   bash tools/run_tests.sh [pytest args]
 # The default suite leaves out the tests marked `slow` (end-to-end runs of
-# minutes each: ONNX export of every task, --amp training, the wheel and mim,
-# kills during long runs); MMHATNET_TESTS=all runs them too.
+# minutes each: ONNX export of every task, --amp training, the wheel and mim);
+# MMHATNET_TESTS=all runs them too.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/install.sh"
