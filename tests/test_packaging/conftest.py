@@ -4,6 +4,7 @@ import glob
 import os
 import os.path as osp
 import re
+import shutil
 import sys
 
 import pytest
@@ -13,12 +14,18 @@ from wheel_helpers import ROOT, run, wheel_env
 @pytest.fixture(scope='session')
 def wheel_site(tmp_path_factory):
     """``pip wheel`` of the repo, installed with ``--no-deps --target`` into
-    a fresh folder; returns that folder."""
+    a fresh folder; returns that folder. It is built from a copy of the
+    source: setuptools keeps ``build/lib`` between builds, so a module
+    removed from the clone would live on in a wheel built in place."""
+    source = tmp_path_factory.mktemp('source') / 'mmhatnet'
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        '.git', '.venv', 'build', 'dist', '*.egg-info', 'work_dirs', 'data',
+        '__pycache__', '.pytest_cache'))
     dist = tmp_path_factory.mktemp('dist')
     site = tmp_path_factory.mktemp('site')
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK='1')
-    run([sys.executable, '-m', 'pip', 'wheel', ROOT, '--no-deps',
-         '--no-build-isolation', '-q', '-w', str(dist)], ROOT, env)
+    run([sys.executable, '-m', 'pip', 'wheel', str(source), '--no-deps',
+         '--no-build-isolation', '-q', '-w', str(dist)], source, env)
     wheels = glob.glob(osp.join(dist, 'mmhatnet-*.whl'))
     assert len(wheels) == 1, wheels
     run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q',

@@ -16,8 +16,6 @@ import sys
 import pytest
 from wheel_helpers import run
 
-# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
-pytestmark = pytest.mark.slow
 
 HARNESS = r'''
 import json, os, runpy, sys, traceback

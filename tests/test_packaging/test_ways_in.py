@@ -12,9 +12,6 @@ import pytest
 
 from wheel_helpers import ROOT, run, wheel_env
 
-# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
-pytestmark = pytest.mark.slow
-
 
 def test_the_page_commands_run(doc_run, wheel_site):
     work, rc, log = doc_run
