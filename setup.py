@@ -70,7 +70,8 @@ setup(
     version=version['__version__'],
     description='HAT-Net (Vision Transformers with Hierarchical Attention) '
     'as an OpenMMLab backbone plugin',
-    long_description=open('README.md').read() if __import__('os').path.exists('README.md') else '',
+    long_description=(open('README.md').read()
+                      if osp.exists('README.md') else ''),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmhatnet', 'mmhatnet.*']),
     cmdclass={'build_py': BuildPyWithMim},

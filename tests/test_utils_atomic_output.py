@@ -1,10 +1,10 @@
-"""mmhatnet.utils.atomic_output: a file appears whole or not at all."""
+"""mmhatnet.utils.files.atomic_output: a file appears whole or not at all."""
 import os
 import stat
 
 import pytest
 
-from mmhatnet.utils import atomic_output
+from mmhatnet.utils.files import atomic_output
 
 
 def test_complete_write_replaces_the_file(tmp_path):

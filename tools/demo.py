@@ -21,9 +21,10 @@ file first and then renamed, so a picture there is always complete.
 CHECKPOINT is one that tools/train.py wrote or, for a ``hatnet_*_in1k``
 config, a released HAT-Net ImageNet checkpoint as downloaded (converted on
 the fly, as tools/test.py does), or an ONNX file of tools/deployment/export.py
-(run in ONNX Runtime, with the library's post-processing). The class names come from the checkpoint's
-``dataset_meta`` (the runner saves them), else from the config's test
-dataset ``metainfo``, else the library's default for the config's dataset.
+(run in ONNX Runtime, with the library's post-processing). The class names
+come from the checkpoint's ``dataset_meta`` (the runner saves them), else
+from the config's test dataset ``metainfo``, else the library's default for
+the config's dataset.
 """
 import argparse
 import os
@@ -105,7 +106,7 @@ def write_atomic(rgb: np.ndarray, out: str) -> None:
     temporary file in the same folder."""
     import mmcv
 
-    from mmhatnet.utils import atomic_output
+    from mmhatnet.utils.files import atomic_output
     os.makedirs(osp.dirname(out), exist_ok=True)
     with atomic_output(out) as tmp:
         if not mmcv.imwrite(rgb[..., ::-1], tmp, auto_mkdir=False):
@@ -204,7 +205,7 @@ def build_model(cfg, checkpoint: str, device: str):
     names and palette (from the checkpoint, else from the config)."""
     import warnings
 
-    from mmhatnet.utils import load_released_classifier, released_state_dict
+    from mmhatnet.apis import load_released_classifier, released_state_dict
     scope = cfg.default_scope
     released = None if checkpoint.lower().endswith('.onnx') else \
         released_state_dict(checkpoint)

@@ -6,7 +6,7 @@
 # Several nodes: run it on each with the same NNODES, MASTER_ADDR and PORT
 # and NODE_RANK=0..NNODES-1. PYTHON picks the interpreter (default: python
 # on PATH), e.g. PYTHON=.venv/bin/python. On machines without CUDA the
-# processes talk over gloo on the CPU (see mmhatnet/utils/runner.py).
+# processes talk over gloo on the CPU (see mmhatnet/apis/runner.py).
 set -euo pipefail
 
 if [ "$#" -lt 2 ]; then

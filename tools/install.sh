@@ -139,6 +139,9 @@ fi
 log "deployment: onnx, onnxruntime, onnxscript, openvino"
 "${PIP[@]}" install -q "onnx==1.23.2" "onnxruntime==1.32.0" "onnxscript==0.7.2" "openvino==2026.4.1" "numpy<2.3"
 
+log "lint: flake8 7.3.0, isort 6.1.0 (tools/run_tests.sh runs them first)"
+"${PIP[@]}" install -q "flake8==7.3.0" "isort==6.1.0"
+
 log "mmhatnet (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 

@@ -20,14 +20,15 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
+from mmhatnet.apis import (build_runner, check_model,
+                           check_released_fits_config, enable_visualization,
+                           load_released_classifier, load_run_config,
+                           release_distributed, released_state_dict,
+                           write_test_results)
 from mmhatnet.engine import enable_amp_test
-from mmhatnet.utils import (ConfigPathError, DataCheckError, build_runner,
-                            check_command_line,
-                            check_datasets, check_model,
-                            check_released_fits_config, enable_visualization,
-                            exit_with_error, load_released_classifier,
-                            load_run_config, release_distributed,
-                            released_state_dict, write_test_results)
+from mmhatnet.utils.cli import check_command_line, exit_with_error
+from mmhatnet.utils.data_checks import DataCheckError, check_datasets
+from mmhatnet.utils.mim import ConfigPathError
 
 
 def parse_args():

@@ -2,18 +2,21 @@
 """Train any mmhatnet config with the library its ``default_scope`` names
 (mmdet, mmseg or mmpretrain).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp [--amp-dtype fp16|bf16]]
-        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]]
+        [--amp [--amp-dtype fp16|bf16]] [--cfg-options k=v ...]
+        [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
 import os
 
 from mmengine.config import DictAction
 
+from mmhatnet.apis import (add_preemption_hook, build_runner,
+                           check_before_training, load_run_config,
+                           release_distributed)
 from mmhatnet.engine import AmpUnsupportedError, enable_amp_training
-from mmhatnet.utils import (ConfigPathError, add_preemption_hook, build_runner, check_before_training,
-                            check_command_line, exit_with_error,
-                            load_run_config, release_distributed)
+from mmhatnet.utils.cli import check_command_line, exit_with_error
+from mmhatnet.utils.mim import ConfigPathError
 
 
 def parse_args():

@@ -318,7 +318,7 @@ def render(rgb: np.ndarray, maps: Dict[str, object], head, stride: int,
 
 def save_atomic(image: Image.Image, out: str) -> None:
     """Write the PNG to a temporary file next to ``out``, then rename."""
-    from mmhatnet.utils import atomic_output
+    from mmhatnet.utils.files import atomic_output
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with atomic_output(out, suffix='.png') as tmp:
         image.save(tmp, format='PNG')

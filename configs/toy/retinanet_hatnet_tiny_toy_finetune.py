@@ -5,7 +5,8 @@
 #   python tools/train.py configs/toy/hatnet_tiny_in1k_toy.py \
 #       --work-dir work_dirs/main_job/pretrain
 #   python tools/train.py configs/toy/retinanet_hatnet_tiny_toy_finetune.py \
-#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/main_job/pretrain/epoch_N.pth
+#       --cfg-options \
+#       model.backbone.init_cfg.checkpoint=work_dirs/main_job/pretrain/epoch_N.pth
 # (tools/run_main_job.sh does both). The classifier checkpoint holds the whole
 # ImageClassifier; the backbone takes its `backbone.` weights and leaves the
 # head. G1/G2 change from the ImageNet values the classifier was trained with

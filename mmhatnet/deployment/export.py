@@ -87,7 +87,7 @@ def build_model(config, checkpoint: Optional[str] = None,
 def _load(model: nn.Module, checkpoint: str) -> None:
     from mmengine.runner import load_checkpoint
 
-    from mmhatnet.utils import load_released_classifier, released_state_dict
+    from mmhatnet.apis import load_released_classifier, released_state_dict
     if not osp.isfile(checkpoint):
         raise DeployError(f'checkpoint {checkpoint!r} does not exist')
     try:
@@ -277,7 +277,7 @@ def export_onnx(model: nn.Module,
     Returns a report: ``task``, ``outputs`` (shapes at the example),
     ``checks`` (input shape and max relative error of each), ``export_s``.
     """
-    from mmhatnet.utils import atomic_output
+    from mmhatnet.utils.files import atomic_output
     _need('onnx'), _need('onnxscript')
     ort = _need('onnxruntime')
     H, W = (int(s) for s in shape)

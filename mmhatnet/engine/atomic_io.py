@@ -43,10 +43,14 @@ from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook as _MMEngineCheckpointHook
 from mmengine.registry import HOOKS
 
-from ..utils.files import _umask
-
 CHUNK = 1 << 20  # bytes per write() call
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_all(f, data: bytes) -> None:

@@ -6,11 +6,7 @@ import os.path as osp
 import tempfile
 from typing import Iterator, Optional
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from ..engine.atomic_io import _umask
 
 
 @contextlib.contextmanager

@@ -12,9 +12,8 @@ import torch.nn.functional as F
 
 from mmhatnet import paper_tables
 from mmhatnet.complexity import (NUM_DUMMY_PROPOSALS, TensorForward,
-                                 build_model, complete_flops,
-                                 count_parameters, load_model_config,
-                                 paper_flops, sdpa_flop_jit)
+                                 build_model, complete_flops, count_parameters,
+                                 load_model_config, paper_flops, sdpa_flop_jit)
 from mmhatnet.paper_tables import ROWS, SIZES, rows
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(

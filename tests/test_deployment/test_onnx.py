@@ -15,15 +15,14 @@ import shlex
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
+from mmhatnet.apis import build_runner
 from mmhatnet.deployment import (DeployError, Runtime, build_model,
                                  export_onnx, load_deployed, read_metadata)
 from mmhatnet.deployment.export import compare, other_size
 from mmhatnet.models import HATNet
-from mmhatnet.utils import build_runner
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tests', 'test_tools'))

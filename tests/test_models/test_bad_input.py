@@ -330,7 +330,7 @@ def test_checkpoint_with_official_looking_names_of_another_model(tmp_path):
 
 
 def test_official_checkpoint_with_a_key_we_do_not_know(tmp_path, micro_arch,
-                                                        micro_checkpoint):
+                                                       micro_checkpoint):
     state_dict = torch.load(micro_checkpoint, weights_only=True)
     state_dict['model']['blocks.0.0.attn.rel_pos.weight'] = torch.zeros(3)
     path = tmp_path / 'extra.pth'

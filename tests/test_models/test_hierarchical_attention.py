@@ -33,7 +33,7 @@ def reference_hmhsa(m: HierarchicalAttention, x):
     rows = range(0, H, G2)
     cols = range(0, W, G2)
     pooled = torch.stack([
-        torch.stack([y[:, :, t:t + G2, l:l + G2].mean((2, 3)) for l in cols], -1)
+        torch.stack([y[:, :, t:t + G2, c:c + G2].mean((2, 3)) for c in cols], -1)
         for t in rows], -2)  # (B, C, len(rows), len(cols))
     assert pooled.shape[-2:] == (math.ceil(H / G2), math.ceil(W / G2))
     k, v = m.global_kv(m.pool_norm(pooled)).reshape(B, 2, heads, hd, -1).unbind(1)

@@ -14,8 +14,8 @@ def _classifier(micro_arch, checkpoint, g1, g2):
     """An mmpretrain ImageClassifier whose backbone loads the official file on
     the fly (init_cfg) and whose head takes the converted classifier."""
     pytest.importorskip('mmpretrain')
-    from mmpretrain.registry import MODELS
     from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
     model = MODELS.build(
         dict(

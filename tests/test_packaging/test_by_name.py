@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 import mmhatnet  # noqa: F401  (registers the names and the loader)
-from mmhatnet.utils import load_released_classifier, released_state_dict
+from mmhatnet.apis import load_released_classifier, released_state_dict
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NAMES = ['hatnet-large_in1k', 'hatnet-medium_in1k', 'hatnet-small_in1k',

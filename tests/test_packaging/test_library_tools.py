@@ -16,7 +16,6 @@ import sys
 import pytest
 from wheel_helpers import run
 
-
 HARNESS = r'''
 import json, os, runpy, sys, traceback
 os.dup2(1, 2)  # the tools' stderr into their section of the output

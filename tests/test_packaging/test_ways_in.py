@@ -8,8 +8,6 @@ import os.path as osp
 import re
 import sys
 
-import pytest
-
 from wheel_helpers import ROOT, run, wheel_env
 
 

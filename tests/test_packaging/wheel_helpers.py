@@ -30,5 +30,3 @@ def run(cmd, cwd, env, timeout=600, check=True):
     if check:
         assert out.returncode == 0, log[-6000:]
     return out.returncode, log
-
-

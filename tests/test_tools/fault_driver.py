@@ -59,14 +59,14 @@ def plant(fault: str) -> None:
                                     f'-{os.getpgid(0)}'], check=True,
                                    start_new_session=True)
 
-        import mmhatnet.utils
-        real_add = mmhatnet.utils.add_preemption_hook
+        import mmhatnet.apis
+        real_add = mmhatnet.apis.add_preemption_hook
 
-        def add_hooks(cfg):  # tools/train.py imports it from mmhatnet.utils
+        def add_hooks(cfg):  # tools/train.py imports it from mmhatnet.apis
             real_add(cfg)
             cfg.custom_hooks = cfg.custom_hooks + [dict(type='SendSigterm')]
 
-        mmhatnet.utils.add_preemption_hook = add_hooks
+        mmhatnet.apis.add_preemption_hook = add_hooks
     else:
         raise ValueError(fault)
 

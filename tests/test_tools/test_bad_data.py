@@ -17,7 +17,7 @@ from mmengine.config import Config, DictAction
 from PIL import Image
 from toy_options import data_options
 
-from mmhatnet.utils import DataCheckError, check_datasets
+from mmhatnet.utils.data_checks import DataCheckError, check_datasets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TOY = os.path.join(ROOT, 'configs', 'toy')

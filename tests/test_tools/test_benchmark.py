@@ -103,7 +103,7 @@ def _rows(variant, points):
 
 
 def test_report_only_prints_earlier_rows_with_exponents(bench, tmp_path,
-                                                       capsys):
+                                                        capsys):
     # time ~ pixels^1 for one variant, ~ pixels^2 for the other
     old = _rows('fused', [(512, 1., 10.), (1024, 4., 40.), (2048, 16., 160.)])
     old += _rows('full-mhsa', [(512, 1., 10.), (1024, 16., 160.)])

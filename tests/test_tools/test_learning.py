@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TOY = os.path.join(ROOT, 'configs', 'toy')
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmhatnet.apis import load_released_classifier, released_state_dict
 from mmhatnet.models import load_state_dict
-from mmhatnet.utils import load_released_classifier, released_state_dict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -41,8 +41,8 @@ def test_released_checkpoint_in_in1k_config_gives_official_logits(
     assert (logits - case['logits']).abs().max().item() <= 1e-5
 
 
-def test_mmengine_checkpoint_is_not_taken_for_a_released_one(tmp_path,
-                                                            micro_checkpoint):
+def test_mmengine_checkpoint_is_not_taken_for_a_released_one(
+        tmp_path, micro_checkpoint):
     ours = {'meta': {'epoch': 1},
             'state_dict': {'backbone.stem.conv1.weight': torch.zeros(1)}}
     torch.save(ours, tmp_path / 'epoch_1.pth')

@@ -6,11 +6,12 @@ with the test's interpreter as `python`.
 A block followed by a ```text block that starts with ``error:`` must exit
 with status 2 and print exactly that line on stderr; the others must
 succeed. A ```text block that starts with ``train_dataloader.dataset:`` (a
-printed count) must be a line some block printed. The training commands of the page (``--resume``, Slurm) are
-```text blocks: tests/test_tools/test_long_run_faults.py runs their
-equivalents on the toy set; so is the 20,000-file scan benchmark (half a
-minute, root for --drop-caches), which
-tests/test_tools/test_benchmark_image_scan.py runs on a few files."""
+printed count) must be a line some block printed. The training commands of
+the page (``--resume``, Slurm) are ```text blocks:
+tests/test_tools/test_long_run_faults.py runs their equivalents on the toy
+set; so is the 20,000-file scan benchmark (half a minute, root for
+--drop-caches), which tests/test_tools/test_benchmark_image_scan.py runs on a
+few files."""
 import os
 import re
 import subprocess

@@ -298,7 +298,8 @@ def test_segmentation_and_classification_images_are_scanned(
     """The label maps of a segmentation set are read too; a classification
     set's list of files is its annotation file."""
     from toy_options import data_options
-    from mmhatnet.utils import DataCheckError
+
+    from mmhatnet.utils.data_checks import DataCheckError
     root = tmp_path / kind
     subprocess.run([sys.executable, MAKE_TOY, kind, str(root), '--train',
                     '3', '--val', '1', '--size', '32'], check=True,

@@ -81,7 +81,7 @@ def test_hierarchical_weights_rebuild_the_module_outputs(backbone, size,
                                           block)
     H, W = x.shape[-2:]
     assert torch.allclose(attn(x), out, atol=1e-6)  # the hook saw the truth
-    heads, hd = attn.num_heads, attn.head_dim
+    heads = attn.num_heads
     local_out = attn.local_attention(attn.local_qkv(attn.norm(x)))
     # corners, the middle and the last token (in a partial window when the
     # map does not divide by G1)

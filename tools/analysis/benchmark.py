@@ -508,7 +508,7 @@ def plot_scaling(rows: List[Dict], path: str) -> None:
     fig.suptitle(f'HAT-Net-Small inference, batch 1 -- {machine()}',
                  fontsize=8)
     fig.tight_layout()
-    from mmhatnet.utils import atomic_output
+    from mmhatnet.utils.files import atomic_output
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     try:
         with atomic_output(path) as tmp:
@@ -518,7 +518,7 @@ def plot_scaling(rows: List[Dict], path: str) -> None:
 
 
 def write_json(rows, path):
-    from mmhatnet.utils import atomic_output
+    from mmhatnet.utils.files import atomic_output
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with atomic_output(path) as tmp, open(tmp, 'w') as f:
         json.dump(dict(machine=machine(), rows=rows), f, indent=1)

@@ -150,8 +150,8 @@ def check(args) -> bool:
 
     ok = True
     names = dtypes_here(device, args.dtypes)
-    ref = {s: run(fused, inp, 'fp32') for s, inp in (('div', x),
-                                                      ('odd', x_odd))}
+    ref = {s: run(fused, inp, 'fp32')
+           for s, inp in (('div', x), ('odd', x_odd))}
     print(f'\n## Accuracy: relative error per stage against fused fp32 '
           f'(sizes {side}x{side} and {odd}x{odd + 8})\n')
     print('| dtype | size | fused | plain |')

@@ -21,7 +21,7 @@ import sys
 
 from PIL import Image, ImageDraw
 
-from mmhatnet.utils import atomic_output
+from mmhatnet.utils.files import atomic_output
 
 PICTURE_SUFFIXES = ('.jpg', '.jpeg', '.png')
 # the headline metric of each library, in the order they are looked for
@@ -46,7 +46,8 @@ def read_results(test_dir):
 
 def per_class_ap(metrics, prefix='coco/'):
     """{class name: AP} from mmdet's classwise keys
-    (``coco/<class>_precision``: the last of bbox/segm evaluated), in the evaluator's order."""
+    (``coco/<class>_precision``: the last of bbox/segm evaluated), in the
+    evaluator's order."""
     return {
         key[len(prefix):-len(PER_CLASS_SUFFIX)]: value
         for key, value in metrics.items()

@@ -157,7 +157,7 @@ def global_keys(backbone, shape):
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    from mmhatnet.utils import atomic_output
+    from mmhatnet.utils.files import atomic_output
     with atomic_output(path) as tmp:
         with open(tmp, 'wb') as f:
             f.write(data)
@@ -297,10 +297,10 @@ def hatnet_backbone(model, what):
 
 def run(args):
     settings = check_inputs(args)
+    from mmhatnet.apis import (build_runner, load_released_classifier,
+                               load_run_config, released_state_dict)
     from mmhatnet.complexity import TensorForward, both_flops, build_model
-    from mmhatnet.utils import (DataCheckError, build_runner, check_datasets,
-                                load_released_classifier, load_run_config,
-                                released_state_dict)
+    from mmhatnet.utils.data_checks import DataCheckError, check_datasets
     name = osp.splitext(osp.basename(args.config))[0]
     out_dir = args.out_dir or osp.join('work_dirs', name, 'sweep_g1g2')
     cfg = load_run_config(args.config, out_dir, args.cfg_options)

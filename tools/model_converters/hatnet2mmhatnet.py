@@ -21,7 +21,7 @@ import torch
 
 from mmhatnet.models.utils import (convert_official_hatnet,
                                    is_official_state_dict, load_state_dict)
-from mmhatnet.utils import atomic_output
+from mmhatnet.utils.files import atomic_output
 
 
 def parse_args(argv=None):

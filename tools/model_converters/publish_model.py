@@ -23,7 +23,7 @@ import torch
 from torch.hub import HASH_REGEX
 
 import mmhatnet  # noqa: F401  (lets weights_only read mmengine checkpoints)
-from mmhatnet.utils import atomic_output
+from mmhatnet.utils.files import atomic_output
 
 KEEP = ('state_dict', 'meta')
 

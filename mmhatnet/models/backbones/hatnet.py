@@ -405,13 +405,16 @@ class HATNet(BaseModule):
                 f'maybe under backbone.)')
         if is_official_state_dict(state_dict):
             state_dict = convert_official_hatnet(state_dict)
-        self._check_compatible(state_dict, checkpoint)
+        self.check_state_dict(state_dict, checkpoint)
         self.load_state_dict(state_dict, strict=True)
         return state_dict
 
-    def _check_compatible(self, state_dict: Dict[str, Tensor],
-                          checkpoint: str) -> None:
-        """Raise a readable error when ``state_dict`` is not this model's."""
+    def check_state_dict(self, state_dict: Dict[str, Tensor],
+                         checkpoint: str) -> None:
+        """Raise a ``ValueError`` that names the arch the checkpoint holds
+        and the keys / shapes that differ, when ``state_dict`` (our key
+        names) does not load strictly into this model; ``checkpoint`` names
+        it in the message."""
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

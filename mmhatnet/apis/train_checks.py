@@ -2,14 +2,14 @@
 """What ``tools/train.py`` does between reading the config and building the
 runner (which creates the work dir): every check that can refuse the run,
 and the hooks that keep a long run's work."""
-from .data_checks import DataCheckError, check_datasets
-from .data_scan import scan_datasets
+from ..utils.data_checks import DataCheckError, check_datasets
+from ..utils.data_scan import scan_datasets
 
 
 def check_before_training(cfg, loaders) -> None:
     """Check the model (HAT-Net vs its neck), the data of ``loaders`` (see
-    :mod:`.data_checks`) and every image they read, with the annotation
-    counts (see :mod:`.data_scan`).
+    :mod:`mmhatnet.utils.data_checks`) and every image they read, with the annotation
+    counts (see :mod:`mmhatnet.utils.data_scan`).
 
     Raises:
         ValueError: :class:`DataCheckError` for the data, a plain

@@ -1,0 +1,80 @@
+# Copyright (c) mmhatnet contributors. All rights reserved.
+"""Evaluating a released HAT-Net ImageNet checkpoint (official key names,
+backbone and classifier) with one of our ``hatnet_*_in1k`` classifier
+configs, converted on the fly: what ``tools/test.py``, ``tools/demo.py`` and
+the ONNX export do with such a file."""
+from typing import Optional
+
+import torch
+from mmengine.logging import MMLogger
+from mmengine.model import is_model_wrapper
+
+from ..models.utils import (convert_official_hatnet, is_official_state_dict,
+                            load_state_dict)
+
+
+def released_state_dict(checkpoint: str) -> Optional[dict]:
+    """The state dict of ``checkpoint`` if it is a released (official)
+    HAT-Net ImageNet checkpoint, else ``None`` (an mmengine checkpoint, which
+    the runner loads itself). Paths and URLs; read with ``weights_only``."""
+    if not checkpoint.startswith(('http://', 'https://')):
+        try:  # cheap look at the keys, without reading the tensors
+            ckpt = torch.load(checkpoint, map_location='cpu', mmap=True,
+                              weights_only=True)
+        except Exception:
+            ckpt = None  # legacy format, or not a checkpoint: read it below
+        if isinstance(ckpt, dict):
+            keys = ckpt.get('state_dict', ckpt.get('model', ckpt))
+            if isinstance(keys, dict) and not is_official_state_dict({
+                    k[len('module.'):] if k.startswith('module.') else k: 0
+                    for k in keys}):
+                return None
+    state_dict = load_state_dict(checkpoint)
+    return state_dict if is_official_state_dict(state_dict) else None
+
+
+def _released_needs_classifier(checkpoint: str) -> str:
+    return (f'{checkpoint!r} is a released HAT-Net ImageNet checkpoint: it '
+            f'holds a backbone and an ImageNet classifier only, so it '
+            f'evaluates with a hatnet_*_in1k config. To test a detector or '
+            f'segmentor, pass a checkpoint trained with its config (the '
+            f'released weights go into its backbone init_cfg).')
+
+
+def check_released_fits_config(cfg, checkpoint: str) -> None:
+    """Refuse, before any data is read or any model is built, to evaluate a
+    released ImageNet checkpoint with a config that is not a classifier."""
+    model = cfg.get('model', {})
+    kind = str(model.get('type', '')).split('.')[-1]  # 'mmpretrain.X' too
+    if kind != 'ImageClassifier' or 'head' not in model:
+        raise ValueError(_released_needs_classifier(checkpoint))
+
+
+def load_released_classifier(model: torch.nn.Module, state_dict: dict,
+                             checkpoint: str) -> None:
+    """Load a released HAT-Net checkpoint (backbone and ImageNet classifier,
+    official names) into an mmpretrain ``ImageClassifier`` built from one of
+    our ``hatnet_*_in1k`` configs, so that it evaluates without training."""
+    if is_model_wrapper(model):  # DDP under --launcher pytorch/slurm
+        model = model.module
+    if not (hasattr(model, 'backbone') and hasattr(model, 'head')
+            and hasattr(getattr(model, 'head'), 'fc')):
+        raise ValueError(_released_needs_classifier(checkpoint))
+    converted = convert_official_hatnet(state_dict, with_head=True)
+    backbone = {k[len('backbone.'):]: v for k, v in converted.items()
+                if k.startswith('backbone.')}
+    model.backbone.check_state_dict(backbone, checkpoint)
+    head = {k[len('head.fc.'):]: v for k, v in converted.items()
+            if k.startswith('head.fc.')}
+    own = model.head.fc
+    if head['weight'].shape != own.weight.shape:
+        raise ValueError(
+            f'the classifier of {checkpoint!r} has shape '
+            f'{tuple(head["weight"].shape)} but the config\'s head has '
+            f'{tuple(own.weight.shape)}; set model.head.num_classes / '
+            f'in_channels to match (1000 ImageNet classes)')
+    model.backbone.load_state_dict(backbone, strict=True)
+    own.load_state_dict(head, strict=True)
+    MMLogger.get_current_instance().info(
+        f'loaded the released HAT-Net checkpoint {checkpoint} '
+        f'(backbone + classifier, converted on the fly)')

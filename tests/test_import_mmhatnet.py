@@ -1,0 +1,41 @@
+"""``import mmhatnet`` (what every ``custom_imports`` runs) loads the model,
+its registrations and the checkpoint allowlist, and no tool support: no
+runner building, data checks, command-line helpers, deployment or analysis
+code (mmhatnet.apis, utils.cli / files / data_checks / data_scan, ...)."""
+import subprocess
+import sys
+
+# every mmhatnet module `import mmhatnet` may load, and why
+REGISTRATION = {
+    'mmhatnet', 'mmhatnet.version',
+    # the backbone, registered in mmengine's MODELS
+    'mmhatnet.models', 'mmhatnet.models.backbones',
+    'mmhatnet.models.backbones.hatnet', 'mmhatnet.models.backbones.fit_check',
+    'mmhatnet.models.layers', 'mmhatnet.models.layers.attention',
+    'mmhatnet.models.layers.block', 'mmhatnet.models.utils',
+    'mmhatnet.models.utils.official_checkpoint',
+    # atomic checkpoints, PreemptionHook, the AMP wrapper, lr decay
+    'mmhatnet.engine', 'mmhatnet.engine.amp', 'mmhatnet.engine.atomic_io',
+    'mmhatnet.engine.layer_decay', 'mmhatnet.engine.preemption',
+    # the weights_only allowlist, mmhatnet:: bases, the model index
+    'mmhatnet.utils', 'mmhatnet.utils.checkpoint_safety',
+    'mmhatnet.utils.mim', 'mmhatnet.utils.model_hub',
+}
+
+
+def _loaded(code):
+    out = subprocess.run(
+        [sys.executable, '-c', code + '\nimport sys\nprint(sorted(m for m in '
+         'sys.modules if m == "mmhatnet" or m.startswith("mmhatnet.")))'],
+        capture_output=True, text=True, check=True)
+    return set(eval(out.stdout.strip().splitlines()[-1]))
+
+
+def test_import_mmhatnet_loads_only_what_registration_needs():
+    assert _loaded('import mmhatnet') == REGISTRATION
+
+
+def test_the_tools_seams_load_on_demand():
+    loaded = _loaded('import mmhatnet.apis')
+    assert {'mmhatnet.apis.runner', 'mmhatnet.apis.train_checks',
+            'mmhatnet.utils.data_checks', 'mmhatnet.utils.files'} <= loaded
