@@ -51,3 +51,20 @@ def official_keys():
     """Every key and shape of the four released ImageNet models."""
     with open(osp.join(DATA, 'official_keys.json')) as f:
         return json.load(f)
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """``cli_error(main, argv...)``: call a tool's function, expect the tools'
+    user-error exit (status 2, mmhatnet.utils.cli) and return its one
+    ``error:`` line from stderr."""
+    def call(func, *args):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            func(*args)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2, (exc.value.code, err)
+        lines = [line for line in err.splitlines() if line.startswith('error:')]
+        assert len(lines) == 1, err
+        return lines[0]
+    return call

@@ -29,18 +29,14 @@ the config's dataset.
 import argparse
 import os
 import os.path as osp
-import sys
 
 import numpy as np
+
+from mmhatnet.utils.cli import ToolError, run_or_exit
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
                   '.tiff', '.webp')
 SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
-
-
-class DemoError(Exception):
-    """A problem with the arguments or the inputs; reported without a
-    traceback."""
 
 
 def parse_args(argv=None):
@@ -74,7 +70,7 @@ def find_images(path: str):
     if osp.isfile(path):
         return [(path, osp.basename(path))]
     if not osp.isdir(path):
-        raise DemoError(f'input {path!r} does not exist; give an image or a '
+        raise ToolError(f'input {path!r} does not exist; give an image or a '
                         f'folder of images')
     found = []
     for root, dirs, files in os.walk(path, followlinks=True):
@@ -84,7 +80,7 @@ def find_images(path: str):
                 full = osp.join(root, name)
                 found.append((full, osp.relpath(full, path)))
     if not found:
-        raise DemoError(f'the folder {path!r} holds no images '
+        raise ToolError(f'the folder {path!r} holds no images '
                         f'({"/".join(IMG_EXTENSIONS)}); give a folder with '
                         f'images or an image')
     return found
@@ -95,9 +91,9 @@ def read_rgb(path: str) -> np.ndarray:
     try:
         img = mmcv.imread(path, channel_order='rgb')
     except Exception as e:  # noqa: BLE001 (any decoder error)
-        raise DemoError(f'cannot read the image {path!r}: {e}') from None
+        raise ToolError(f'cannot read the image {path!r}: {e}') from None
     if img is None:
-        raise DemoError(f'cannot read the image {path!r}: not an image file')
+        raise ToolError(f'cannot read the image {path!r}: not an image file')
     return img
 
 
@@ -110,7 +106,7 @@ def write_atomic(rgb: np.ndarray, out: str) -> None:
     os.makedirs(osp.dirname(out), exist_ok=True)
     with atomic_output(out) as tmp:
         if not mmcv.imwrite(rgb[..., ::-1], tmp, auto_mkdir=False):
-            raise DemoError(f'could not write {out!r}')
+            raise ToolError(f'could not write {out!r}')
 
 
 # -------------------------------------------------------------- the model
@@ -119,13 +115,13 @@ def load_config(config: str, cfg_options):
     try:
         cfg = Config.fromfile(config)
     except Exception as e:  # noqa: BLE001 (syntax, missing base, import)
-        raise DemoError(f'cannot read the config {config!r}: '
+        raise ToolError(f'cannot read the config {config!r}: '
                         f'{type(e).__name__}: {e}') from None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     scope = cfg.get('default_scope')
     if scope not in SCOPES:
-        raise DemoError(f'config {config!r} has default_scope={scope!r}; '
+        raise ToolError(f'config {config!r} has default_scope={scope!r}; '
                         f'expected one of {SCOPES}, which says which library '
                         f'runs it')
     return cfg
@@ -165,11 +161,11 @@ def load_weights(model, checkpoint: str):
                                                 map_location='cpu')
     except Exception as e:  # noqa: BLE001 (damaged, not a checkpoint)
         first = (str(e).strip().splitlines() or [''])[0][:200]
-        raise DemoError(f'cannot read the checkpoint {checkpoint!r} '
+        raise ToolError(f'cannot read the checkpoint {checkpoint!r} '
                         f'({type(e).__name__}: {first})') from None
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
-        raise DemoError(f'{checkpoint!r} holds no state dict')
+        raise ToolError(f'{checkpoint!r} holds no state dict')
     state = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state.items()}
     own = model.state_dict()
@@ -190,7 +186,7 @@ def load_weights(model, checkpoint: str):
         if mismatched:
             problems.append(f'{len(mismatched)} shapes differ (first: '
                             f'{"; ".join(mismatched[:3])})')
-        raise DemoError(
+        raise ToolError(
             f'checkpoint {checkpoint!r} does not fit the model of the '
             f'config: {"; ".join(problems)}; give the checkpoint trained '
             f'with this config')
@@ -210,7 +206,7 @@ def build_model(cfg, checkpoint: str, device: str):
     released = None if checkpoint.lower().endswith('.onnx') else \
         released_state_dict(checkpoint)
     if released is not None and scope != 'mmpretrain':
-        raise DemoError(
+        raise ToolError(
             f'{checkpoint!r} is a released HAT-Net ImageNet checkpoint: a '
             f'backbone and an ImageNet classifier, no {scope} head; give a '
             f'checkpoint trained with this config (the released weights go '
@@ -239,7 +235,7 @@ def build_model(cfg, checkpoint: str, device: str):
         try:
             model = load_deployed(model, checkpoint)
         except DeployError as e:
-            raise DemoError(str(e)) from None
+            raise ToolError(str(e)) from None
     else:
         meta = load_weights(model, checkpoint)
     if meta:
@@ -311,21 +307,21 @@ def run(args) -> list:
         if path.startswith(('http://', 'https://')) and what == 'checkpoint':
             continue
         if not osp.isfile(path):
-            raise DemoError(f'{what} {path!r} does not exist')
+            raise ToolError(f'{what} {path!r} does not exist')
     images = find_images(args.input)
     out_dir = osp.abspath(args.out_dir)
     src = osp.abspath(args.input)
     src_dir = src if osp.isdir(src) else osp.dirname(src)
     if out_dir == src_dir:
-        raise DemoError(f'--out-dir {args.out_dir!r} is the input folder: '
+        raise ToolError(f'--out-dir {args.out_dir!r} is the input folder: '
                         f'the pictures would replace the images; choose '
                         f'another folder')
     if osp.isdir(src) and out_dir.startswith(src + os.sep):
-        raise DemoError(f'--out-dir {args.out_dir!r} is inside the input '
+        raise ToolError(f'--out-dir {args.out_dir!r} is inside the input '
                         f'folder: the pictures would be taken for images '
                         f'the next time; choose a folder outside it')
     if not 0 <= args.score_thr <= 1:
-        raise DemoError(f'--score-thr must be in [0, 1], got '
+        raise ToolError(f'--score-thr must be in [0, 1], got '
                         f'{args.score_thr}')
     from mmhatnet.engine import (AmpUnsupportedError, autocast_features,
                                  resolve_amp_dtype)
@@ -336,7 +332,7 @@ def run(args) -> list:
             dtype = resolve_amp_dtype(device_type, args.amp_dtype,
                                       cpu_fp16_ok=True)
         except AmpUnsupportedError as e:
-            raise DemoError(str(e)) from None
+            raise ToolError(str(e)) from None
     cfg = load_config(args.config, args.cfg_options)
     # transforms, models and visualisers are looked up in this scope
     # (mmpretrain's inferencer relies on it being set)
@@ -358,11 +354,7 @@ def run(args) -> list:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        written = run(args)
-    except DemoError as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
+    written = run_or_exit(run, args)
     print(f'{len(written)} picture(s) written to {osp.abspath(args.out_dir)}')
 
 

@@ -44,7 +44,6 @@ import importlib
 import math
 import os
 import os.path as osp
-import sys
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -53,11 +52,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from mmhatnet.utils.cli import ToolError, run_or_exit
+
 SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
-
-
-class ToolError(Exception):
-    """A problem with the arguments, reported without a traceback."""
 
 
 # ----------------------------------------------------------------- the maps
@@ -409,11 +406,7 @@ def run(args) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        out = run(args)
-    except ToolError as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
+    out = run_or_exit(run, args)
     print(f'attention map written to {osp.abspath(out)}')
 
 

@@ -5,7 +5,9 @@ traceback and before anything (a work dir) is written."""
 import os
 import os.path as osp
 import sys
-from typing import NoReturn, Optional
+from typing import Callable, NoReturn, Optional, Tuple, Type, TypeVar
+
+T = TypeVar('T')
 
 EXIT_USAGE = 2
 
@@ -27,12 +29,28 @@ LAUNCHER_HOW = {
 }
 
 
+class ToolError(ValueError):
+    """A mistake in what the user asked of a tool (a missing file, a bad
+    value): :func:`run_or_exit` reports it as one ``error:`` line."""
+
+
 def exit_with_error(message) -> NoReturn:
     """Print ``error: message`` (on one line) to stderr and exit with 2."""
     text = ' '.join(str(message).split())
     sys.stderr.write(f'error: {text}\n')
     sys.stderr.flush()
     raise SystemExit(EXIT_USAGE)
+
+
+def run_or_exit(func: Callable[..., T], *args,
+                errors: Tuple[Type[BaseException], ...] = ()) -> T:
+    """``func(*args)``, with a :class:`ToolError` (or one of ``errors``, the
+    library's own user-error classes) turned into :func:`exit_with_error`:
+    the ``main()`` of every tool."""
+    try:
+        return func(*args)
+    except (ToolError, ) + tuple(errors) as e:
+        exit_with_error(e)
 
 
 def command_line_problem(config: str,

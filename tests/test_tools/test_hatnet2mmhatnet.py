@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from mmhatnet.models import HATNet, convert_official_hatnet, load_state_dict
@@ -92,7 +91,8 @@ def test_output_is_a_folder(tmp_path, micro_checkpoint):
     assert os.listdir(tmp_path / 'dir.pth') == []
 
 
-def test_output_folder_not_writable(tmp_path, micro_checkpoint, monkeypatch):
+def test_output_folder_not_writable(tmp_path, micro_checkpoint, monkeypatch,
+                                    cli_error):
     folder = tmp_path / 'readonly'
     folder.mkdir()
     folder.chmod(0o555)
@@ -104,9 +104,8 @@ def test_output_folder_not_writable(tmp_path, micro_checkpoint, monkeypatch):
             if os.path.abspath(path) == str(folder) and mode & os.W_OK else
             real_access(path, mode))
     try:
-        with pytest.raises(SystemExit) as exc:
-            tool.main([micro_checkpoint, str(folder / 'out.pth')])
-        assert str(exc.value.code) == (
+        assert cli_error(tool.main, [micro_checkpoint,
+                                     str(folder / 'out.pth')]) == (
             f"error: the output folder '{folder}' is not writable; fix its "
             f"permissions or choose another path")
         assert os.listdir(folder) == []
@@ -142,7 +141,7 @@ def test_not_an_official_checkpoint(tmp_path):
 
 
 def test_failed_write_leaves_no_temp_and_keeps_the_old_output(
-        tmp_path, micro_checkpoint, monkeypatch):
+        tmp_path, micro_checkpoint, monkeypatch, cli_error):
     """torch.save dies half-way (disk full): the temp file it was writing is
     removed and the output from before is untouched."""
     dst = tmp_path / 'out.pth'
@@ -158,9 +157,7 @@ def test_failed_write_leaves_no_temp_and_keeps_the_old_output(
                            'PytorchStreamWriter failed writing file')
 
     monkeypatch.setattr(tool.torch, 'save', save_then_fail)
-    with pytest.raises(SystemExit) as exc:
-        tool.main([micro_checkpoint, str(dst)])
-    message = str(exc.value.code)
+    message = cli_error(tool.main, [micro_checkpoint, str(dst)])
     assert message.startswith(f"error: cannot write '{dst}' (RuntimeError: ")
     assert 'PytorchStreamWriter failed writing file' in message
     assert message.endswith(
@@ -172,7 +169,7 @@ def test_failed_write_leaves_no_temp_and_keeps_the_old_output(
 
 
 def test_failed_write_without_an_old_output(tmp_path, micro_checkpoint,
-                                            monkeypatch):
+                                            monkeypatch, cli_error):
     tool = _converter()
 
     def fail(obj, path):
@@ -181,8 +178,7 @@ def test_failed_write_without_an_old_output(tmp_path, micro_checkpoint,
         raise OSError(28, 'No space left on device')
 
     monkeypatch.setattr(tool.torch, 'save', fail)
-    with pytest.raises(SystemExit) as exc:
-        tool.main([micro_checkpoint, str(tmp_path / 'new.pth')])
     assert '(OSError: [Errno 28] No space left on device); nothing was ' \
-        'written;' in str(exc.value.code)
+        'written;' in cli_error(tool.main, [micro_checkpoint,
+                                            str(tmp_path / 'new.pth')])
     assert os.listdir(tmp_path) == []

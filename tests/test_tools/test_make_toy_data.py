@@ -185,14 +185,14 @@ def test_imagenet_layout_and_meta(tmp_path):
         assert on_disk == count
 
 
-def test_refuses_non_empty_output_without_overwrite(tmp_path, capsys):
+def test_refuses_non_empty_output_without_overwrite(tmp_path, capsys,
+                                                    cli_error):
     out = tmp_path / 'out'
     out.mkdir()
     (out / 'keep.txt').write_text('precious')
-    with pytest.raises(SystemExit) as excinfo:
-        toy.main(['coco', str(out), '--train', '1', '--val', '1'])
-    assert 'not empty' in str(excinfo.value.code)
-    assert '--overwrite' in str(excinfo.value.code)
+    message = cli_error(toy.main, ['coco', str(out), '--train', '1',
+                                   '--val', '1'])
+    assert 'not empty' in message and '--overwrite' in message
     assert os.listdir(out) == ['keep.txt']
     with pytest.raises(FileExistsError):
         toy.make_ade(str(out), 1, 1, 64, 0)
@@ -232,9 +232,9 @@ def test_object_size_sets_the_extent_of_every_object(tmp_path):
 
 @pytest.mark.parametrize('low, high', [('0.5', '0.2'), ('0', '0.3'),
                                        ('0.5', '1.5')])
-def test_object_size_out_of_range_is_one_error_line(tmp_path, low, high):
+def test_object_size_out_of_range_is_one_error_line(tmp_path, low, high,
+                                                    cli_error):
     out = tmp_path / 'bad'
-    with pytest.raises(SystemExit) as excinfo:
-        toy.main(['coco', str(out), '--object-size', low, high])
-    assert str(excinfo.value.code).startswith('error: object sizes')
+    assert cli_error(toy.main, ['coco', str(out), '--object-size', low,
+                                high]).startswith('error: object sizes')
     assert not out.exists()

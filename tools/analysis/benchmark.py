@@ -87,6 +87,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmhatnet.utils.cli import exit_with_error
+
 HATNET_SIZES = ('tiny', 'small', 'medium', 'large')
 PEERS = ('swin-t', 'pvtv2-b2')
 ALL_MODELS = tuple(f'hatnet-{s}' for s in HATNET_SIZES) + tuple(
@@ -144,8 +146,8 @@ def build(name: str, height: int, variant: str = 'fused') -> Tuple[
         model = PyramidVisionTransformerV2(embed_dims=64,
                                            num_layers=(3, 4, 6, 3))
     else:
-        raise SystemExit(f'unknown model {name!r}; choose from '
-                         f'{ALL_MODELS + COMPILED_MODELS}')
+        exit_with_error(f'unknown model {name!r}; choose from '
+                        f'{ALL_MODELS + COMPILED_MODELS}')
     model.init_weights()
     return model, model
 
@@ -558,17 +560,17 @@ def earlier_rows(paths: Sequence[str], skip: Sequence[str]) -> List[Dict]:
         with open(path) as f:
             data = json.load(f)
         if data.get('machine') != machine():
-            raise SystemExit(f'--with-json {path}: measured on '
-                             f'{data.get("machine")!r}, not on this machine '
-                             f'({machine()!r}); its times do not compare')
+            exit_with_error(f'--with-json {path}: measured on '
+                            f'{data.get("machine")!r}, not on this machine '
+                            f'({machine()!r}); its times do not compare')
         rows += [r for r in data['rows'] if r.get('variant') not in skip]
     return rows
 
 
 def cmd_scaling(args) -> List[Dict]:
     if args.report_only and not args.with_json:
-        raise SystemExit('--report-only prints earlier rows: give them with '
-                         '--with-json FILE.json')
+        exit_with_error('--report-only prints earlier rows: give them with '
+                        '--with-json FILE.json')
     measure = [] if args.report_only else args.variants
     rows = earlier_rows(args.with_json, measure)
     print(f'# scaling of HAT-Net-{args.arch} on {machine()}', flush=True)
@@ -669,7 +671,7 @@ def main(argv=None):
             json.dump(row, f)
         return
     if args.device.startswith('cuda') and not torch.cuda.is_available():
-        raise SystemExit('--device cuda asked for, but torch sees no GPU')
+        exit_with_error('--device cuda asked for, but torch sees no GPU')
     rows = cmd_compare(args) if args.mode == 'compare' else cmd_scaling(args)
     if args.json:
         write_json(rows, args.json)

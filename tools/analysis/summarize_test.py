@@ -17,10 +17,10 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 
 from PIL import Image, ImageDraw
 
+from mmhatnet.utils.cli import ToolError, exit_with_error, run_or_exit
 from mmhatnet.utils.files import atomic_output
 
 PICTURE_SUFFIXES = ('.jpg', '.jpeg', '.png')
@@ -29,15 +29,11 @@ MAIN_METRICS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'accuracy/top1')
 PER_CLASS_SUFFIX = '_precision'  # mmdet CocoMetric(classwise=True) keys
 
 
-class SummaryError(Exception):
-    """A work dir that holds no test results."""
-
-
 def read_results(test_dir):
     """The ``results.json`` of ``test_dir`` as a dict."""
     path = osp.join(test_dir, 'results.json')
     if not osp.isfile(path):
-        raise SummaryError(
+        raise ToolError(
             f'{path} does not exist; run `python tools/test.py CONFIG '
             f'CHECKPOINT --work-dir {test_dir}` first')
     with open(path) as f:
@@ -137,13 +133,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        if args.images < 1:
-            raise SummaryError('--images must be at least 1')
-        lines = summarize(args.test_dir, args.images, args.out)
-    except SummaryError as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
+    if args.images < 1:
+        exit_with_error('--images must be at least 1')
+    lines = run_or_exit(summarize, args.test_dir, args.images, args.out)
     print('\n'.join(lines))
 
 

@@ -51,9 +51,10 @@ import math
 import numbers
 import os
 import os.path as osp
-import sys
 import time
 from collections import Counter
+
+from mmhatnet.utils.cli import ToolError, run_or_exit
 
 # the config's own setting is run first, then these (deduplicated): the
 # dense-task and ImageNet defaults, a smaller and a larger local window, a
@@ -74,15 +75,10 @@ TABLE_METRICS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP',
 SETTING_FORMAT = 'G1,G1,G1/G2,G2,G2'
 
 
-class SweepError(Exception):
-    """A problem with the arguments or the inputs; reported without a
-    traceback."""
-
-
 # ---------------------------------------------------------------- settings
 def parse_setting(text: str):
     """``'8,8,8/16,8,4'`` -> ``((8, 8, 8), (16, 8, 4))``."""
-    bad = SweepError(
+    bad = ToolError(
         f'--g1-g2 {text!r}: expected {SETTING_FORMAT}, the G1 value of each '
         f'H-MHSA stage, a slash, then the G2 values, all positive ints, '
         f'e.g. 8,8,8/16,8,4')
@@ -272,12 +268,12 @@ def check_inputs(args):
     """Everything that can be checked before building anything."""
     settings = [parse_setting(s) for s in args.settings or []]
     if not osp.isfile(args.config):
-        raise SweepError(f'config {args.config!r} does not exist')
+        raise ToolError(f'config {args.config!r} does not exist')
     url = args.checkpoint.startswith(('http://', 'https://'))
     if not url and not osp.isfile(args.checkpoint):
-        raise SweepError(f'checkpoint {args.checkpoint!r} does not exist')
+        raise ToolError(f'checkpoint {args.checkpoint!r} does not exist')
     if args.shape is not None and min(args.shape) < 1:
-        raise SweepError(f'--shape must be positive, got {args.shape}')
+        raise ToolError(f'--shape must be positive, got {args.shape}')
     return settings
 
 
@@ -289,9 +285,9 @@ def unwrap(model):
 def hatnet_backbone(model, what):
     backbone = getattr(model, 'backbone', None)
     if backbone is None or not hasattr(backbone, 'set_grid_sizes'):
-        raise SweepError(f'the backbone of {what} is '
-                         f'{type(backbone).__name__}, not HATNet: it has no '
-                         f'G1/G2 to sweep')
+        raise ToolError(f'the backbone of {what} is '
+                        f'{type(backbone).__name__}, not HATNet: it has no '
+                        f'G1/G2 to sweep')
     return backbone
 
 
@@ -305,18 +301,18 @@ def run(args):
     out_dir = args.out_dir or osp.join('work_dirs', name, 'sweep_g1g2')
     cfg = load_run_config(args.config, out_dir, args.cfg_options)
     if cfg.get('default_scope') not in ('mmdet', 'mmseg', 'mmpretrain'):
-        raise SweepError(f'config {args.config!r} has default_scope='
-                         f'{cfg.get("default_scope")!r}; expected mmdet, '
-                         f'mmseg or mmpretrain')
+        raise ToolError(f'config {args.config!r} has default_scope='
+                        f'{cfg.get("default_scope")!r}; expected mmdet, '
+                        f'mmseg or mmpretrain')
     from mmhatnet.engine import AmpUnsupportedError, enable_amp_test
     try:
         check_datasets(cfg, ['test_dataloader'])
         amp = enable_amp_test(cfg, args.amp, args.amp_dtype)
     except (DataCheckError, AmpUnsupportedError) as e:
-        raise SweepError(str(e)) from None
+        raise ToolError(str(e)) from None
     released = released_state_dict(args.checkpoint)
     if released is not None and cfg.default_scope != 'mmpretrain':
-        raise SweepError(
+        raise ToolError(
             f'{args.checkpoint!r} is a released HAT-Net ImageNet checkpoint '
             f'(a backbone and a classifier); sweep it with a hatnet_*_in1k '
             f'config, or give a checkpoint trained with {args.config!r}')
@@ -331,7 +327,7 @@ def run(args):
                             if s != own and len(s[0]) == n]
     for g1, g2 in settings:
         if len(g1) != n:
-            raise SweepError(
+            raise ToolError(
                 f'--g1-g2 {format_values(g1)}/{format_values(g2)}: this '
                 f'HAT-Net has {n} H-MHSA stages, so {n} G1 and {n} G2 values')
 
@@ -364,8 +360,8 @@ def run(args):
             finally:
                 seen.remove()
             if not seen.shapes:
-                raise SweepError('the test loop fed the model no image; is '
-                                 'the test set empty?')
+                raise ToolError('the test loop fed the model no image; is '
+                                'the test set empty?')
             if seen.grids != {(g1, g2)}:  # cannot happen; say so if it does
                 raise RuntimeError(f'asked for G1={g1} G2={g2}, but the '
                                    f'backbone ran with {seen.grids}')
@@ -381,14 +377,14 @@ def run(args):
                        and not isinstance(v, bool)}
             numeric = list(metrics)
             if not numeric:
-                raise SweepError(
+                raise ToolError(
                     f'the test loop returned no metric for G1={g1} G2={g2}; '
                     f'a detector whose boxes all score '
                     f'below its test_cfg score_thr gives none: lower it '
                     f'with --cfg-options model.test_cfg.score_thr=0')
             if args.metric is not None and args.metric not in numeric:
-                raise SweepError(f'--metric {args.metric!r}: the test loop '
-                                 f'returns {numeric}; pass one of them')
+                raise ToolError(f'--metric {args.metric!r}: the test loop '
+                                f'returns {numeric}; pass one of them')
             (ran_g1, ran_g2), = seen.grids
             results.append(dict(
                 g1=ran_g1, g2=ran_g2, own=(g1, g2) == own,
@@ -430,11 +426,7 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        paths = run(args)
-    except SweepError as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
+    paths = run_or_exit(run, args)
     for ext, path in paths.items():
         print(f'{ext}: {osp.abspath(path)}')
 

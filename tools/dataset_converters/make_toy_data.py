@@ -439,7 +439,10 @@ def main(argv=None):
                                       args.size, args.seed, args.overwrite,
                                       **extra)
     except (FileExistsError, ValueError) as e:
-        sys.exit(f'error: {e}')
+        # mmhatnet.utils.cli's convention (one error: line, status 2), written
+        # out here: this tool imports neither torch nor mmhatnet, to start fast
+        print('error: ' + ' '.join(str(e).split()), file=sys.stderr)
+        sys.exit(2)
     print(summary)
 
 

@@ -73,6 +73,7 @@ def main(argv=None):
     from mmhatnet.deployment import DeployError, Runtime, export_onnx
     from mmhatnet.deployment.runtime import bf16_supported
     from mmhatnet.models import HATNet
+    from mmhatnet.utils.cli import run_or_exit
 
     class Wrapped(torch.nn.Module):  # export_onnx's --backbone-only view
         def __init__(self):
@@ -92,12 +93,10 @@ def main(argv=None):
         path = osp.join(tmp, f'hatnet_{args.arch}_backbone.onnx')
         h0, w0, _ = args.cases[0]
         start = time.perf_counter()
-        try:
-            report = export_onnx(model, path, shape=(h0, w0), dynamic=True,
-                                 backbone_only=True, log=lambda *a: None)
-        except DeployError as e:
-            print(f'error: {e}', file=sys.stderr)
-            sys.exit(2)
+        report = run_or_exit(
+            lambda: export_onnx(model, path, shape=(h0, w0), dynamic=True,
+                                backbone_only=True, log=lambda *a: None),
+            errors=(DeployError, ))
         total_s = time.perf_counter() - start
         print(f'HAT-Net-{args.arch.capitalize()} backbone, dynamic export: '
               f'{report["export_s"]:.1f} s (torch.onnx.export), {total_s:.1f}'

@@ -23,7 +23,6 @@ relative to its largest value. Evaluate it with
 """
 import argparse
 import os.path as osp
-import sys
 
 
 def parse_args(argv=None):
@@ -51,19 +50,18 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmhatnet.deployment import DeployError, build_model, export_onnx
+    from mmhatnet.utils.cli import exit_with_error, run_or_exit
     if not args.out.lower().endswith('.onnx'):
-        print(f'error: --out {args.out!r} must name a .onnx file',
-              file=sys.stderr)
-        sys.exit(2)
-    try:
+        exit_with_error(f'--out {args.out!r} must name a .onnx file')
+
+    def export():
         _, model = build_model(args.config, args.checkpoint, args.cfg_options)
-        report = export_onnx(model, args.out, shape=args.shape,
-                             batch=args.batch, dynamic=args.dynamic,
-                             backbone_only=args.backbone_only,
-                             config_name=osp.basename(args.config))
-    except DeployError as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
+        return export_onnx(model, args.out, shape=args.shape,
+                           batch=args.batch, dynamic=args.dynamic,
+                           backbone_only=args.backbone_only,
+                           config_name=osp.basename(args.config))
+
+    report = run_or_exit(export, errors=(DeployError, ))
     size = 'any batch and size' if report['dynamic'] else \
         f'(1, 3, {args.shape[0]}, {args.shape[1]})'.replace(
             '(1,', f'({args.batch},')

@@ -15,12 +15,12 @@ only when complete; the input is never overwritten.
 """
 import argparse
 import os
-import sys
 
 import torch
 
 from mmhatnet.models.utils import (convert_official_hatnet,
                                    is_official_state_dict, load_state_dict)
+from mmhatnet.utils.cli import exit_with_error
 from mmhatnet.utils.files import atomic_output
 
 
@@ -40,36 +40,36 @@ def main(argv=None):
     dst = os.path.abspath(args.dst)
     if os.path.exists(args.src) and os.path.exists(dst) and os.path.samefile(
             args.src, dst):
-        sys.exit(f'error: refusing to overwrite the input {args.src!r}; give '
-                 f'another output path')
+        exit_with_error(f'refusing to overwrite the input {args.src!r}; give '
+                        f'another output path')
     out_dir = os.path.dirname(dst)
     if not os.path.isdir(out_dir):
-        sys.exit(f'error: the output folder {out_dir!r} does not exist (or '
-                 f'is not a folder); create it or choose another path')
+        exit_with_error(f'the output folder {out_dir!r} does not exist (or '
+                        f'is not a folder); create it or choose another path')
     if not os.access(out_dir, os.W_OK | os.X_OK):
-        sys.exit(f'error: the output folder {out_dir!r} is not writable; '
-                 f'fix its permissions or choose another path')
+        exit_with_error(f'the output folder {out_dir!r} is not writable; '
+                        f'fix its permissions or choose another path')
     if os.path.isdir(dst):
-        sys.exit(f'error: the output {dst!r} is a folder; give a file path '
-                 f'such as {os.path.join(dst, "converted.pth")!r}')
+        exit_with_error(f'the output {dst!r} is a folder; give a file path '
+                        f'such as {os.path.join(dst, "converted.pth")!r}')
     url = args.src.startswith(('http://', 'https://'))
     if not url and not os.path.isfile(args.src):
-        sys.exit(f'error: the input {args.src!r} does not exist; give the '
-                 f'path (or URL) of an official HAT-Net checkpoint')
+        exit_with_error(f'the input {args.src!r} does not exist; give the '
+                        f'path (or URL) of an official HAT-Net checkpoint')
 
     try:
         state_dict = load_state_dict(args.src)
     except (OSError, RuntimeError) as e:  # unreadable, damaged, no tensors
-        sys.exit(f'error: {e}')
+        exit_with_error(f'{e}')
     if not is_official_state_dict(state_dict):
-        sys.exit(f'error: {args.src!r} is not an official HAT-Net checkpoint '
-                 f'(no patch_embed.* / blocks.* keys); nothing to convert')
+        exit_with_error(f'{args.src!r} is not an official HAT-Net checkpoint '
+                        f'(no patch_embed.* / blocks.* keys); nothing to convert')
     try:
         converted = convert_official_hatnet(state_dict,
                                             with_head=args.with_head)
     except KeyError as e:
-        sys.exit(f'error: in {args.src!r}: {e.args[0]} Nothing was '
-                 f'written.')
+        exit_with_error(f'in {args.src!r}: {e.args[0]} Nothing was '
+                        f'written.')
 
     try:
         # a temporary file next to dst, renamed when complete, removed if not
@@ -82,9 +82,9 @@ def main(argv=None):
         # RuntimeError of its zip writer, other failures as OSError
         kept = (f'the existing {dst!r} is unchanged' if
                 os.path.exists(dst) else 'nothing was written')
-        sys.exit(f'error: cannot write {dst!r} ({type(e).__name__}: '
-                 f'{e}); {kept}; check the free space and permissions '
-                 f'of {out_dir!r}')
+        exit_with_error(f'cannot write {dst!r} ({type(e).__name__}: '
+                        f'{e}); {kept}; check the free space and permissions '
+                        f'of {out_dir!r}')
     print(f'wrote {len(converted)} tensors to {dst}')
 
 

@@ -17,12 +17,12 @@ import hashlib
 import io
 import os
 import os.path as osp
-import sys
 
 import torch
 from torch.hub import HASH_REGEX
 
 import mmhatnet  # noqa: F401  (lets weights_only read mmengine checkpoints)
+from mmhatnet.utils.cli import exit_with_error
 from mmhatnet.utils.files import atomic_output
 
 KEEP = ('state_dict', 'meta')
@@ -36,11 +36,6 @@ def parse_args(argv=None):
     parser.add_argument('out_file', help='output path; the date and the '
                         'hash prefix are added before .pth')
     return parser.parse_args(argv)
-
-
-def fail(message: str) -> None:
-    print(f'error: {message}', file=sys.stderr)
-    sys.exit(2)
 
 
 def published_name(out_file: str, sha: str, date: str) -> str:
@@ -61,28 +56,28 @@ def strip_checkpoint(checkpoint: dict) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.in_file):
-        fail(f'the input {args.in_file!r} does not exist; give a checkpoint '
-             f'written by tools/train.py (work_dirs/.../epoch_N.pth)')
+        exit_with_error(f'the input {args.in_file!r} does not exist; give a checkpoint '
+                        f'written by tools/train.py (work_dirs/.../epoch_N.pth)')
     out_dir = osp.dirname(osp.abspath(args.out_file))
     if not osp.isdir(out_dir):
-        fail(f'the output folder {out_dir!r} does not exist; create it or '
-             f'choose another path')
+        exit_with_error(f'the output folder {out_dir!r} does not exist; create it or '
+                        f'choose another path')
     if not os.access(out_dir, os.W_OK | os.X_OK):
-        fail(f'the output folder {out_dir!r} is not writable; fix its '
-             f'permissions or choose another path')
+        exit_with_error(f'the output folder {out_dir!r} is not writable; fix its '
+                        f'permissions or choose another path')
     try:
         checkpoint = torch.load(args.in_file, map_location='cpu',
                                 weights_only=True)
     except Exception as e:
         cause = (str(e).strip().splitlines() or [''])[0][:150]
-        fail(f'cannot read {args.in_file!r} as a checkpoint '
-             f'({type(e).__name__}: {cause}); is it a .pth file written by '
-             f'training?')
+        exit_with_error(f'cannot read {args.in_file!r} as a checkpoint '
+                        f'({type(e).__name__}: {cause}); is it a .pth file written by '
+                        f'training?')
     if not isinstance(checkpoint, dict) or not isinstance(
             checkpoint.get('state_dict'), dict):
-        fail(f'{args.in_file!r} has no state_dict: it is not a checkpoint '
-             f'written by mmengine (tools/train.py); for a released HAT-Net '
-             f'file use tools/model_converters/hatnet2mmhatnet.py')
+        exit_with_error(f'{args.in_file!r} has no state_dict: it is not a checkpoint '
+                        f'written by mmengine (tools/train.py); for a released HAT-Net '
+                        f'file use tools/model_converters/hatnet2mmhatnet.py')
     dropped = sorted(set(checkpoint) - set(KEEP))
     published = strip_checkpoint(checkpoint)
 
@@ -94,20 +89,20 @@ def main(argv=None):
     final = published_name(args.out_file,
                            sha, datetime.date.today().strftime('%Y%m%d'))
     if osp.isdir(final):
-        fail(f'the output {final!r} is a folder; give another OUT.pth')
+        exit_with_error(f'the output {final!r} is a folder; give another OUT.pth')
     found = HASH_REGEX.search(osp.basename(final))
     if found is None or found.group(1) != sha[:8]:
-        fail(f'in {osp.basename(final)!r} torch.hub would read the hash '
-             f'from the wrong place (its first "-<hex>."); give OUT.pth a '
-             f'name without "-" followed by digits/a-f and a dot')
+        exit_with_error(f'in {osp.basename(final)!r} torch.hub would read the hash '
+                        f'from the wrong place (its first "-<hex>."); give OUT.pth a '
+                        f'name without "-" followed by digits/a-f and a dot')
     try:
         with atomic_output(final, suffix='.pth') as tmp:
             with open(tmp, 'wb') as f:
                 f.write(data)
     except OSError as e:
-        fail(f'cannot write {final!r} ({type(e).__name__}: {e}); nothing '
-             f'was written; check the free space and permissions of '
-             f'{out_dir!r}')
+        exit_with_error(f'cannot write {final!r} ({type(e).__name__}: {e}); nothing '
+                        f'was written; check the free space and permissions of '
+                        f'{out_dir!r}')
     print(f'dropped {", ".join(dropped) or "nothing"}; wrote {final} '
           f'(sha256 {sha})')
 
