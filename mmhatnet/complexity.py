@@ -32,7 +32,6 @@ head on the first 100), as mmdet 2.x's ``forward_dummy`` did for the paper's
 era of tables; mmdet 3.x's ``_forward`` would run the RPN's NMS on random
 weights instead, and the count would depend on how many boxes survive it.
 """
-import importlib
 import os.path as osp
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -42,7 +41,6 @@ import torch.nn as nn
 from mmengine.config import Config
 from torch import Tensor
 
-SCOPES = ('mmpretrain', 'mmseg', 'mmdet')
 # input (H, W) each kind of model is counted at unless told otherwise: the
 # sizes of the paper's Tables 2, 3 and 4
 DEFAULT_SHAPES = {
@@ -77,25 +75,8 @@ def load_model_config(config: str,
     """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config {config!r} does not exist')
-    from mmhatnet.utils.mim import read_config
-    try:
-        cfg = read_config(config)  # mmhatnet:: bases too
-    except Exception as e:
-        raise ValueError(f'{config!r} could not be read as an mmengine '
-                         f'config: {type(e).__name__}: {e}') from None
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    model = cfg.get('model')
-    if not isinstance(model, dict) or 'type' not in model:
-        raise ValueError(
-            f'{config!r} is not a model config: it has no `model` dict with a '
-            f'`type` (give a config such as configs/hatnet_tiny_in1k.py)')
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ValueError(
-            f'{config!r}: default_scope={scope!r}; expected one of {SCOPES}, '
-            f'which says which library builds the model')
-    return cfg
+    from mmhatnet.apis.model import read_model_config
+    return read_model_config(config, cfg_options)
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -104,21 +85,14 @@ def build_model(cfg: Config) -> nn.Module:
     never called), SyncBN turned into BN, in eval mode."""
     from mmengine.logging import MMLogger
     from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import DefaultScope
+
+    from mmhatnet.apis.model import build_config_model
 
     # builders log at INFO (e.g. mmpretrain's batch augments): keep it quiet
     if not MMLogger.check_instance_created('mmhatnet.complexity'):
         MMLogger.get_instance('mmhatnet.complexity', log_level='WARNING')
 
-    scope = cfg.default_scope
-    importlib.import_module(f'{scope}.utils').register_all_modules(
-        init_default_scope=False)
-    registry = importlib.import_module(f'{scope}.registry').MODELS
-    model_cfg = cfg.model.copy()
-    if isinstance(model_cfg.get('backbone'), dict):
-        model_cfg.backbone = dict(model_cfg.backbone, init_cfg=None)
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(model_cfg)
+    model = build_config_model(cfg)
     return revert_sync_batchnorm(model).eval()
 
 

@@ -36,7 +36,6 @@ from mmhatnet.utils.cli import ToolError, run_or_exit
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
                   '.tiff', '.webp')
-SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
 
 
 def parse_args(argv=None):
@@ -111,20 +110,11 @@ def write_atomic(rgb: np.ndarray, out: str) -> None:
 
 # -------------------------------------------------------------- the model
 def load_config(config: str, cfg_options):
-    from mmengine.config import Config
+    from mmhatnet.apis import read_model_config
     try:
-        cfg = Config.fromfile(config)
-    except Exception as e:  # noqa: BLE001 (syntax, missing base, import)
-        raise ToolError(f'cannot read the config {config!r}: '
-                        f'{type(e).__name__}: {e}') from None
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ToolError(f'config {config!r} has default_scope={scope!r}; '
-                        f'expected one of {SCOPES}, which says which library '
-                        f'runs it')
-    return cfg
+        return read_model_config(config, cfg_options)
+    except ValueError as e:
+        raise ToolError(str(e)) from None
 
 
 def dataset_metainfo(cfg) -> dict:

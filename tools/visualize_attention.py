@@ -40,7 +40,6 @@ their maximum and coloured (dark blue 0 ... red max). ``--head`` picks one
 head; ``average`` (the default) averages the weights over heads.
 """
 import argparse
-import importlib
 import math
 import os
 import os.path as osp
@@ -52,9 +51,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from mmhatnet.models import HATNet, MultiHeadSelfAttention
 from mmhatnet.utils.cli import ToolError, run_or_exit
-
-SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
 
 
 # ----------------------------------------------------------------- the maps
@@ -96,7 +94,7 @@ def attention_maps(attn: nn.Module, x: torch.Tensor,
     scale = 1.0 / math.sqrt(hd)
     out: Dict[str, object] = dict(grid=(H, W), token=(r, c))
 
-    if not hasattr(attn, 'local_qkv'):  # plain MHSA
+    if isinstance(attn, MultiHeadSelfAttention):  # the last stage
         qkv = attn.qkv(attn.norm(x)).reshape(3, heads, hd, H, W)
         q = qkv[0, :, :, r, c]  # (heads, hd)
         kv = qkv[1:]
@@ -181,32 +179,14 @@ def build_backbone(config: str, checkpoint: Optional[str] = None,
                    seed: int = 0):
     """Build the config's model with the library of its ``default_scope``
     and return ``(backbone in eval mode, config)``."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
+    from mmhatnet.apis import build_config_model, read_model_config
     try:
-        cfg = Config.fromfile(config)
-    except FileNotFoundError as e:
-        raise ToolError(f'config {config!r}: {e}') from None
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ToolError(f'config default_scope={scope!r}: expected one of '
-                        f'{SCOPES}')
-    try:
-        importlib.import_module(f'{scope}.utils').register_all_modules(
-            init_default_scope=False)
-        registry = importlib.import_module(f'{scope}.registry').MODELS
-    except ImportError as e:
-        raise ToolError(f'this config needs {scope}, which is not installed '
-                        f'({e})') from None
-    import mmhatnet  # noqa: F401  (registers HATNet even without imports)
-    model_cfg = cfg.model.copy()
-    model_cfg.backbone = model_cfg.backbone.copy()
-    model_cfg.backbone['init_cfg'] = None  # loaded below, or random
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(model_cfg)
+        cfg = read_model_config(config)
+        model = build_config_model(cfg)  # random weights, loaded below
+    except ValueError as e:
+        raise ToolError(str(e)) from None
     backbone = model.backbone
-    if not hasattr(backbone, 'stages') or not hasattr(backbone,
-                                                      'load_pretrained'):
+    if not isinstance(backbone, HATNet):
         raise ToolError(f'the backbone of {config!r} is '
                         f'{type(backbone).__name__}, not HATNet')
     torch.manual_seed(seed)

@@ -19,8 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..utils.files import atomic_output
 from ..utils.mim import read_config
-
-SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
+from .model import SCOPES
 
 
 def load_run_config(config: str,

@@ -11,7 +11,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
 # what the graph of each kind of model computes (its outputs, in order)
 TASKS = {
     'detector': "mmdet single-stage detector: bbox_head's outputs "
@@ -49,35 +48,14 @@ def build_model(config, checkpoint: Optional[str] = None,
     ``checkpoint`` loaded strictly (an mmengine checkpoint, or a released
     HAT-Net ImageNet checkpoint for a classifier) or, without one, as built
     (nothing is downloaded: a pretrained backbone init is dropped)."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    if isinstance(config, str):
-        if not osp.isfile(config):
-            raise DeployError(f'config {config!r} does not exist')
-        try:
-            cfg = Config.fromfile(config)
-        except Exception as e:  # noqa: BLE001 (syntax, missing base)
-            raise DeployError(f'cannot read the config {config!r}: '
-                              f'{type(e).__name__}: {e}') from None
-    else:
-        cfg = config
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise DeployError(f'the config has default_scope={scope!r}; expected '
-                          f'one of {SCOPES}, which says which library runs it')
-    importlib.import_module(f'{scope}.utils').register_all_modules(
-        init_default_scope=False)
-    import mmhatnet  # noqa: F401  (registers HATNet)
-    model_cfg = cfg.model.copy()
-    if scope == 'mmpretrain' and 'data_preprocessor' not in model_cfg:
-        model_cfg.data_preprocessor = cfg.get('data_preprocessor')
-    if isinstance(model_cfg.get('backbone'), dict):
-        model_cfg.backbone.init_cfg = None
-    registry = importlib.import_module(f'{scope}.registry').MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(model_cfg)
+    from mmhatnet.apis.model import build_config_model, read_model_config
+    if isinstance(config, str) and not osp.isfile(config):
+        raise DeployError(f'config {config!r} does not exist')
+    try:
+        cfg = read_model_config(config, cfg_options)
+        model = build_config_model(cfg)
+    except ValueError as e:  # not readable, not a model config, no library
+        raise DeployError(str(e)) from None
     if checkpoint is not None:
         _load(model, checkpoint)
     model.cfg = cfg

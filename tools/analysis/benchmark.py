@@ -155,6 +155,7 @@ def build(name: str, height: int, variant: str = 'fused') -> Tuple[
 def full_mhsa_backbone(model, x):
     """HAT-Net with every H-MHSA replaced by plain MHSA over all tokens
     (local q/k/v and output projections reused): the quadratic wall."""
+    from mmhatnet.models import HierarchicalAttention
     x = model.stem(x.contiguous(memory_format=torch.channels_last))
     outs = []
     for i, stage in enumerate(model.stages):
@@ -162,7 +163,7 @@ def full_mhsa_backbone(model, x):
             x = model.downsample_layers[i - 1](x)
         for block in stage:
             a = block.attn
-            if hasattr(a, 'local_qkv'):
+            if isinstance(a, HierarchicalAttention):
                 B, C, H, W = x.shape
                 qkv = a.local_qkv(a.norm(x)).permute(0, 2, 3, 1).reshape(
                     B, H * W, 3, a.num_heads, a.head_dim)

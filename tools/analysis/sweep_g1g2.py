@@ -283,8 +283,9 @@ def unwrap(model):
 
 
 def hatnet_backbone(model, what):
+    from mmhatnet.models import HATNet
     backbone = getattr(model, 'backbone', None)
-    if backbone is None or not hasattr(backbone, 'set_grid_sizes'):
+    if not isinstance(backbone, HATNet):
         raise ToolError(f'the backbone of {what} is '
                         f'{type(backbone).__name__}, not HATNet: it has no '
                         f'G1/G2 to sweep')
