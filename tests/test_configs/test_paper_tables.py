@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from common import ROOT, load_tool
 
 from mmhatnet import paper_tables
 from mmhatnet.complexity import (NUM_DUMMY_PROPOSALS, TensorForward,
@@ -16,8 +17,6 @@ from mmhatnet.complexity import (NUM_DUMMY_PROPOSALS, TensorForward,
                                  load_model_config, paper_flops, sdpa_flop_jit)
 from mmhatnet.paper_tables import ROWS, SIZES, rows
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 CONFIGS = sorted({r.config for r in ROWS})
 
 
@@ -212,11 +211,7 @@ def test_tables_command_flags_the_known_gaps():
 
 
 def test_readme_commands_keep_the_paper_batch():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'paper_tables_tool', _path('tools/analysis/paper_tables.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('analysis/paper_tables.py')
     assert tool.train_command(rows(2)[0]) == (
         'bash tools/dist_train.sh configs/hatnet_tiny_in1k.py 8')
     assert tool.train_command(rows(4, 'Mask R-CNN')[3]) == (

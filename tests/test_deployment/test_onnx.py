@@ -17,16 +17,14 @@ import sys
 
 import pytest
 import torch
+from common import ROOT
+from toy_options import data_options
 
 from mmhatnet.apis import build_runner
 from mmhatnet.deployment import (DeployError, Runtime, build_model,
                                  export_onnx, load_deployed, read_metadata)
 from mmhatnet.deployment.export import compare, other_size
 from mmhatnet.models import HATNet
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tests', 'test_tools'))
-from toy_options import data_options  # noqa: E402
 
 # end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
 pytestmark = pytest.mark.slow

@@ -38,9 +38,9 @@ import sys
 from typing import NamedTuple, Optional, Tuple
 
 import pytest
+from common import ROOT
 from mmengine.config import Config
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BIN = osp.dirname(sys.executable)
 MICRO = osp.join(ROOT, 'tests', 'data', 'micro_official.pth')
 

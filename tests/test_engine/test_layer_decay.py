@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch.nn as nn
+from common import ROOT
 from mmengine.config import Config
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -13,7 +14,6 @@ import mmhatnet  # noqa: F401  (registers the constructor)
 from mmhatnet.engine import hatnet_layer_depth
 from mmhatnet.models import HATNet
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEPTHS = (1, 2, 1, 1)
 ARCH = dict(embed_dims=[8, 16, 24, 32], head_dim=8, mlp_ratios=[2, 2, 2, 2],
             depths=list(DEPTHS), kernel_sizes=[3, 3, 3, 3])

@@ -1,6 +1,5 @@
 """HATNet as the paper's Table 1 describes it, and as OpenMMLab users use it."""
 import math
-import os
 import re
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import textwrap
 
 import pytest
 import torch
+from common import ROOT
 
 from mmhatnet.models import HATNet
 
@@ -15,7 +15,6 @@ PRESETS = ('tiny', 'small', 'medium', 'large')
 # Table 1 (#Param of the ImageNet classifiers, M) and Table 2 (GFLOPs at 224)
 PAPER_PARAMS_M = dict(tiny=12.7, small=25.7, medium=42.9, large=63.1)
 PAPER_GFLOPS = dict(tiny=2.0, small=4.3, medium=8.3, large=11.5)
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
 def _imagenet_classifier(arch):

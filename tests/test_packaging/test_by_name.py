@@ -5,12 +5,12 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from common import ROOT
 from mmengine.config import Config
 
 import mmhatnet  # noqa: F401  (registers the names and the loader)
 from mmhatnet.apis import load_released_classifier, released_state_dict
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NAMES = ['hatnet-large_in1k', 'hatnet-medium_in1k', 'hatnet-small_in1k',
          'hatnet-tiny_in1k']
 

@@ -4,7 +4,8 @@ import os.path as osp
 import subprocess
 import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from common import ROOT  # noqa: F401  (for the tests of this folder)
+
 BIN = osp.dirname(sys.executable)  # python, mim and pip of this venv
 
 

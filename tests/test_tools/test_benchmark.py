@@ -1,23 +1,16 @@
 """tools/analysis/benchmark.py measures what it says (small sizes only: the
 real runs are in docs/performance.md, not in tests)."""
-import importlib.util
 import math
-import os.path as osp
 import re
 
 import pytest
 import torch
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from common import load_tool
 
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark', osp.join(ROOT, 'tools', 'analysis', 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis/benchmark.py')
 
 
 def test_exponent_fit_recovers_a_power_law(bench):

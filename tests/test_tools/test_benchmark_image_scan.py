@@ -1,26 +1,19 @@
 """tools/analysis/benchmark_image_scan.py writes decodable JPEGs, times the
 scan over all of them and leaves nothing behind (a few files only: the
 20,000-file figure is in docs/user_guides/robust_training.md)."""
-import importlib.util
 import os
 import os.path as osp
 import re
 import tempfile
 
 import pytest
+from common import load_tool
 from PIL import Image
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_image_scan',
-        osp.join(ROOT, 'tools', 'analysis', 'benchmark_image_scan.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis/benchmark_image_scan.py')
 
 
 def test_synthetic_files_are_small_jpegs_that_pass_the_scan(tool, tmp_path):

@@ -2,7 +2,6 @@
 (random init, saved as a checkpoint) draw their predictions on toy images,
 one picture per image, at the image's size, with the library's visualiser."""
 import contextlib
-import importlib.util
 import io
 import os
 import subprocess
@@ -11,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from common import ROOT, load_tool
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TOY = os.path.join(ROOT, 'configs', 'toy')
 TOOL = os.path.join(ROOT, 'tools', 'demo.py')
 MAKE_TOY = os.path.join(ROOT, 'tools', 'dataset_converters',
@@ -29,10 +28,7 @@ CASES = {
 
 
 def _demo():
-    spec = importlib.util.spec_from_file_location('demo', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('demo.py')
 
 
 def run(*args, subprocess_run=False):

@@ -19,11 +19,10 @@ import sys
 
 import pytest
 import torch
+from common import ROOT
 from toy_options import coco_data_options, data_options
 
 import mmhatnet  # noqa: F401  (this process reads the checkpoints back too)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 MMDET_CONFIG = """\
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'

@@ -1,16 +1,15 @@
 """The converter tool writes the converted file once, safely, and says
 clearly why when it cannot."""
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 
 import torch
+from common import ROOT, load_tool
 
 from mmhatnet.models import HATNet, convert_official_hatnet, load_state_dict
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TOOL = os.path.join(ROOT, 'tools', 'model_converters', 'hatnet2mmhatnet.py')
 
 
@@ -54,10 +53,7 @@ def test_refuses_to_overwrite_its_input(tmp_path, micro_checkpoint):
 
 # ------------------------------------------------------ failures, in detail
 def _converter():
-    spec = importlib.util.spec_from_file_location('hatnet2mmhatnet', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('model_converters/hatnet2mmhatnet.py')
 
 
 def test_refuses_to_overwrite_its_input_through_a_link(tmp_path,

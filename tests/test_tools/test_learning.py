@@ -12,7 +12,8 @@ import re
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from common import ROOT
+
 TOY = os.path.join(ROOT, 'configs', 'toy')
 
 

@@ -17,11 +17,11 @@ import sys
 
 import pytest
 import torch
+from common import ROOT
 from toy_options import coco_data_options
 
 import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(__file__)))
 TOY = osp.join(ROOT, 'configs', 'toy', 'retinanet_hatnet_tiny_toy.py')
 DRIVER = osp.join(osp.dirname(__file__), 'fault_driver.py')
 EPOCHS, IMAGES = 3, 3  # batch 1: 3 iterations per epoch, 9 in all

@@ -13,9 +13,9 @@ import subprocess
 import sys
 
 import pytest
+from common import ROOT
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 # the summary lines that name a file or folder, and the path in each
 PATH_LINES = re.compile(
     r'^(metrics|pictures|summary|pretraining|detector):\s+(\S+)', re.M)

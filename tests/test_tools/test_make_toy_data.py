@@ -1,5 +1,4 @@
 """The toy dataset generator writes valid, learnable, reproducible data."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -8,22 +7,14 @@ import sys
 
 import numpy as np
 import pytest
+from common import ROOT, load_tool
 from PIL import Image
 from pycocotools.coco import COCO
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'dataset_converters', 'make_toy_data.py')
 
 
-def _load_tool():
-    # tools/ is not a package, so import the script by its path.
-    spec = importlib.util.spec_from_file_location('make_toy_data', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-toy = _load_tool()
+toy = load_tool('dataset_converters/make_toy_data.py')
 
 
 def _read_tree(root):

@@ -20,6 +20,7 @@ import sys
 
 import pytest
 import torch
+from common import ROOT
 from test_foreign_train import MMDET_CONFIG, _own_train_py
 from toy_options import coco_data_options, data_options
 
@@ -28,7 +29,6 @@ import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
 # end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
 pytestmark = pytest.mark.slow
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 PAGE = os.path.join(ROOT, 'docs', 'user_guides', 'mixed_precision.md')
 CPU_LINE = 'mixed precision (--amp): bfloat16 autocast on cpu'
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')

@@ -4,31 +4,23 @@ check reads, the output appears whole or not at all, and user errors are
 one 'error:' line with exit status 2."""
 import datetime
 import hashlib
-import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
 import torch
+from common import ROOT, load_tool
 from torch.hub import HASH_REGEX
 
 import mmhatnet  # noqa: F401  (weights_only reads mmengine checkpoints)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TOOL = os.path.join(ROOT, 'tools', 'model_converters', 'publish_model.py')
 
 
 def publish(*args):
     return subprocess.run([sys.executable, TOOL, *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('publish_model', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -97,7 +89,7 @@ def test_user_errors_are_one_line(case, trained, tmp_path, capsys):
         dst, expect = tmp_path / 'fpn-1.5x.pth', 'hash from the wrong place'
     before = set(os.listdir(tmp_path))
     with pytest.raises(SystemExit) as exited:
-        load_tool().main([str(src), str(dst)])
+        load_tool('model_converters/publish_model.py').main([str(src), str(dst)])
     assert exited.value.code == 2
     err = capsys.readouterr().err
     lines = err.strip().splitlines()

@@ -6,12 +6,11 @@ import sys
 
 import pytest
 import torch
+from common import ROOT
 from mmengine.config import Config
 
 from mmhatnet.apis import load_released_classifier, released_state_dict
 from mmhatnet.models import load_state_dict
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
 def _micro_model_cfg(micro_arch, g1, g2):

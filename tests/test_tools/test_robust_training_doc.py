@@ -17,7 +17,8 @@ import re
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+from common import ROOT
+
 PAGE = os.path.join(ROOT, 'docs', 'user_guides', 'robust_training.md')
 
 

@@ -5,7 +5,6 @@ neck (mmhatnet.utils.cli, .data_scan, mmhatnet.models.backbones.fit_check);
 and the same neck check on a model built by any tool."""
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -15,12 +14,12 @@ import sys
 
 import pytest
 import torch
+from common import ROOT, load_tool
 from mmengine.config import Config, DictAction
 from toy_options import coco_data_options
 
 from mmhatnet.utils.data_scan import count_coco_annotations, scan_datasets
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TOY = os.path.join(ROOT, 'configs', 'toy')
 RETINANET = os.path.join(TOY, 'retinanet_hatnet_tiny_toy.py')
 MAKE_TOY = os.path.join(ROOT, 'tools', 'dataset_converters',
@@ -48,10 +47,7 @@ def coco(toy, tmp_path):
 def _train(args, monkeypatch, tmp_path):
     """tools/train.py's main() in this process; returns its one stderr line
     (it must stop with status 2, before building the runner)."""
-    spec = importlib.util.spec_from_file_location(
-        'mmhatnet_tool_train', os.path.join(ROOT, 'tools', 'train.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('train.py')
     monkeypatch.setattr(sys, 'argv', ['train.py', *map(str, args)])
     monkeypatch.setattr(tool, 'build_runner', pytest.fail)
     monkeypatch.chdir(tmp_path)

@@ -2,7 +2,6 @@
 (random init, saved here) tested under three G1/G2 settings."""
 import csv
 import hashlib
-import importlib.util
 import math
 import os
 import re
@@ -11,10 +10,10 @@ import sys
 
 import pytest
 import torch
+from common import ROOT, load_tool
 from PIL import Image
 from toy_options import coco_data_options
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 CONFIG = os.path.join(ROOT, 'configs', 'toy', 'retinanet_hatnet_tiny_toy.py')
 TOOL = os.path.join(ROOT, 'tools', 'analysis', 'sweep_g1g2.py')
 MAKE_TOY = os.path.join(ROOT, 'tools', 'dataset_converters',
@@ -30,10 +29,7 @@ def _text(values):
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('sweep_g1g2', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis/sweep_g1g2.py')
 
 
 def _sha1(state_dict):

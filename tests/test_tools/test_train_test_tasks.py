@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
+from common import ROOT
 from toy_options import data_options
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TOY = os.path.join(ROOT, 'configs', 'toy')
 
 # name: (config, toy data kind, extra --cfg-options, metrics, log line of the

@@ -1,14 +1,13 @@
 """tools/visualize_attention.py: the PNG it writes, and that the weights it
 draws are the attention module's own (they rebuild the module's outputs)."""
-import importlib.util
 import os
 
 import numpy as np
 import pytest
 import torch
+from common import ROOT, load_tool
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TOOL = os.path.join(ROOT, 'tools', 'visualize_attention.py')
 
 # a tiny HAT-Net: heads 1, 2, 3, 4 (head_dim 8); G1/G2 small enough that the
@@ -27,10 +26,7 @@ model = dict(
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('visualize_attention', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('visualize_attention.py')
 
 
 tool = _load_tool()

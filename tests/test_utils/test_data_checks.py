@@ -3,7 +3,6 @@ built, with a message that names the problem and the fix, and without a
 work dir (mmhatnet.utils.data_checks)."""
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -13,13 +12,13 @@ import sys
 
 import numpy as np
 import pytest
+from common import ROOT, load_tool
 from mmengine.config import Config, DictAction
 from PIL import Image
 from toy_options import data_options
 
 from mmhatnet.utils.data_checks import DataCheckError, check_datasets
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 TOY = os.path.join(ROOT, 'configs', 'toy')
 MAKE_TOY = os.path.join(ROOT, 'tools', 'dataset_converters',
                         'make_toy_data.py')
@@ -29,11 +28,7 @@ LOADERS = ['train_dataloader', 'val_dataloader']
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'mmhatnet_tool_{name}', os.path.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'{name}.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,0 +1,19 @@
+"""What tests in every folder share: the repository root and the tools as
+modules. (``tests/`` is on ``sys.path``: pytest puts the folder of the
+top-level conftest.py there.)"""
+import importlib.util
+import os.path as osp
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOLS = osp.join(ROOT, 'tools')
+
+
+def load_tool(path: str):
+    """The tool script ``tools/<path>`` (e.g. ``'demo.py'``,
+    ``'analysis/benchmark.py'``) imported as a fresh module, so that a test
+    calls its ``main(argv)`` and functions in this process."""
+    name = 'mmhatnet_tool_' + osp.splitext(path)[0].replace('/', '_')
+    spec = importlib.util.spec_from_file_location(name, osp.join(TOOLS, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
