@@ -32,14 +32,14 @@ import os.path as osp
 
 import numpy as np
 
-from mmhatnet.utils.cli import ToolError, run_or_exit
+from mmhatnet.utils.cli import (ToolError, add_amp_arguments, add_cfg_options,
+                                run_or_exit)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
                   '.tiff', '.webp')
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(
         description='Draw the predictions of a HAT-Net detector, segmentor '
         'or classifier on images')
@@ -53,13 +53,8 @@ def parse_args(argv=None):
                         'this (default 0.3)')
     parser.add_argument('--device', default='cpu',
                         help="device, e.g. 'cpu' (default) or 'cuda:0'")
-    parser.add_argument('--amp', action='store_true',
-                        help='predict under autocast: bf16 on a CPU, fp16 on '
-                        'a GPU')
-    parser.add_argument('--amp-dtype', choices=('fp16', 'bf16'),
-                        help='the autocast dtype of --amp')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. a.b=1')
+    add_amp_arguments(parser, 'predict')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

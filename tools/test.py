@@ -17,7 +17,6 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
 from mmhatnet.apis import (build_runner, check_model,
@@ -26,7 +25,8 @@ from mmhatnet.apis import (build_runner, check_model,
                            release_distributed, released_state_dict,
                            write_test_results)
 from mmhatnet.engine import enable_amp_test
-from mmhatnet.utils.cli import check_command_line, exit_with_error
+from mmhatnet.utils.cli import (add_amp_arguments, add_cfg_options,
+                                check_command_line, exit_with_error)
 from mmhatnet.utils.data_checks import DataCheckError, check_datasets
 from mmhatnet.utils.mim import ConfigPathError
 
@@ -39,13 +39,8 @@ def parse_args():
     parser.add_argument('--show-dir', help='draw every test image with its '
                         'predictions into this folder (relative paths are '
                         'inside the work dir)')
-    parser.add_argument('--amp', action='store_true',
-                        help='inference under autocast: bf16 on a CPU, fp16 '
-                        'on a GPU')
-    parser.add_argument('--amp-dtype', choices=('fp16', 'bf16'),
-                        help='the autocast dtype of --amp')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. a.b=1')
+    add_amp_arguments(parser, 'test')
+    add_cfg_options(parser)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

@@ -9,13 +9,12 @@
 import argparse
 import os
 
-from mmengine.config import DictAction
-
 from mmhatnet.apis import (add_preemption_hook, build_runner,
                            check_before_training, load_run_config,
                            release_distributed)
 from mmhatnet.engine import AmpUnsupportedError, enable_amp_training
-from mmhatnet.utils.cli import check_command_line, exit_with_error
+from mmhatnet.utils.cli import (add_cfg_options, check_command_line,
+                                exit_with_error)
 from mmhatnet.utils.mim import ConfigPathError
 
 
@@ -34,8 +33,7 @@ def parse_args():
                         help='the autocast dtype of --amp')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual total batch size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. a.b=1')
+    add_cfg_options(parser)
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

@@ -146,7 +146,7 @@ def attention_maps(attn: nn.Module, x: torch.Tensor,
     kv = attn.global_kv(attn.pool_norm(pooled)).reshape(2, heads, hd, Ph * Pw)
     gw = torch.softmax(torch.einsum('hd,hdn->hn', q, kv[0]) * scale, dim=-1)
     gw = gw.reshape(heads, Ph, Pw)
-    kh, kw = min(attn.g2, H), min(attn.g2, W)
+    kh, kw = attn.pool_size(H, W)
     global_map = gw.repeat_interleave(kh, 1).repeat_interleave(kw, 2)
     out.update(global_weights=gw, global_v=kv[1].transpose(-2, -1),
                global_cell=(kh, kw), global_map=global_map[:, :H, :W],

@@ -42,7 +42,7 @@ def reference_hmhsa(m, x: Tensor) -> Tensor:
     (B, C, H, W), in the plain formulation."""
     B, C, H, W = x.shape
     heads, hd = m.num_heads, m.head_dim
-    gh, gw = min(m.g1, H), min(m.g1, W)  # the local grid (window)
+    gh, gw = m.window_size(H, W)  # the local grid (window)
     nh, nw = math.ceil(H / gh), math.ceil(W / gw)
     Hp, Wp = nh * gh, nw * gw
 
@@ -65,7 +65,7 @@ def reference_hmhsa(m, x: Tensor) -> Tensor:
 
     # step 2: every token against the keys/values pooled by G2
     q = m.global_q(x).reshape(B, heads, hd, H * W).transpose(-2, -1)
-    kernel = (min(m.g2, H), min(m.g2, W))
+    kernel = m.pool_size(H, W)
     pooled = F.avg_pool2d(x, kernel, kernel, ceil_mode=True)
     kv = m.global_kv(m.pool_norm(pooled)).reshape(B, 2, heads, hd, -1)
     k, v = kv.permute(1, 0, 2, 4, 3)

@@ -34,6 +34,23 @@ class ToolError(ValueError):
     value): :func:`run_or_exit` reports it as one ``error:`` line."""
 
 
+def add_amp_arguments(parser, doing: str = 'run') -> None:
+    """``--amp`` and ``--amp-dtype``, as every tool that runs a model has
+    them; ``doing`` says what runs under autocast (e.g. ``'predict'``)."""
+    parser.add_argument('--amp', action='store_true',
+                        help=f'{doing} under autocast: bf16 on a CPU, fp16 '
+                        f'on a GPU')
+    parser.add_argument('--amp-dtype', choices=('fp16', 'bf16'),
+                        help='the autocast dtype of --amp')
+
+
+def add_cfg_options(parser) -> None:
+    """mmengine's ``--cfg-options key=value ...`` override."""
+    from mmengine.config import DictAction
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. a.b=1')
+
+
 def exit_with_error(message) -> NoReturn:
     """Print ``error: message`` (on one line) to stderr and exit with 2."""
     text = ' '.join(str(message).split())

@@ -1,4 +1,4 @@
-"""Our 16 configs against the paper's Tables 1-4 (mmhatnet/paper_tables.py),
+"""Our 16 configs against the paper's Tables 1-4 (mmhatnet/analysis/paper.py),
 the FLOPs tools, and the model index built from the same numbers."""
 import os
 import re
@@ -11,11 +11,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from common import ROOT, load_tool
 
-from mmhatnet import paper_tables
-from mmhatnet.complexity import (NUM_DUMMY_PROPOSALS, TensorForward,
-                                 build_model, complete_flops, count_parameters,
-                                 load_model_config, paper_flops, sdpa_flop_jit)
-from mmhatnet.paper_tables import ROWS, SIZES, rows
+from mmhatnet.analysis import paper as paper_tables
+from mmhatnet.analysis.complexity import (NUM_DUMMY_PROPOSALS, TensorForward,
+                                          build_model, complete_flops,
+                                          count_parameters, load_model_config,
+                                          paper_flops, sdpa_flop_jit)
+from mmhatnet.analysis.paper import ROWS, SIZES, rows
 
 CONFIGS = sorted({r.config for r in ROWS})
 

@@ -34,7 +34,7 @@ with the peak memory of each. The models:
 HAT-Net runs with the dense-task G1/G2 (8,8,8 / 16,8,4) except at 224x224,
 where it runs with the ImageNet ones (8,7,7 / 8,4,2), as in the paper.
 It prints seconds, peak memory, GFLOPs (multiply-adds, attention included:
-:func:`mmhatnet.complexity.complete_flops`), and ratios: each HAT-Net against
+:func:`mmhatnet.analysis.complexity.complete_flops`), and ratios: each HAT-Net against
 its plain formulation and against Swin-T, and time per GFLOP.
 
 ``--dtype fp32 bf16 fp16`` measures every row in each dtype: ``bf16``/
@@ -183,7 +183,7 @@ def gflops(forward_module: nn.Module, height: int, width: int,
            batch: int) -> Optional[float]:
     """Multiply-adds of one forward, attention included, in G."""
     try:
-        from mmhatnet.complexity import complete_flops
+        from mmhatnet.analysis.complexity import complete_flops
         total, _, _ = complete_flops(forward_module, (height, width))
         return total * batch / 1e9
     except Exception as e:  # a counter failure must not lose the timings

@@ -29,7 +29,7 @@ import sys
 import time
 import warnings
 
-from mmengine.config import DictAction
+from mmhatnet.utils.cli import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -40,8 +40,7 @@ def parse_args(argv=None):
         '--shape', type=int, nargs='+', metavar=('H', 'W'),
         help='input height and width (one number: a square); default: the '
         "input size of the paper's table for this kind of model")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. a.b=1')
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     if args.shape is not None and (len(args.shape) > 2
                                    or min(args.shape) < 1):
@@ -54,7 +53,7 @@ def _g(flops):
 
 
 def report(config, result, row):
-    """The text printed for ``result`` (see mmhatnet.complexity.complexity);
+    """The text printed for ``result`` (see mmhatnet.analysis.complexity.complexity);
     ``row`` is the paper's row for the config, or None."""
     H, W = result['shape']
     same_size = row is not None and row.input_size == (H, W)
@@ -93,8 +92,8 @@ def report(config, result, row):
 def main(argv=None):
     args = parse_args(argv)
     warnings.filterwarnings('ignore')
-    from mmhatnet.complexity import complexity
-    from mmhatnet.paper_tables import row_for_config
+    from mmhatnet.analysis.complexity import complexity
+    from mmhatnet.analysis.paper import row_for_config
     start = time.time()
     try:
         result = complexity(args.config, shape=args.shape,

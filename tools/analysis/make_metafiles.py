@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Write model-index.yml and configs/metafiles/*.yml from
-mmhatnet/paper_tables.py (the paper's numbers), so that they cannot drift.
+mmhatnet/analysis/paper.py (the paper's numbers), so that they cannot drift.
 
     python tools/analysis/make_metafiles.py [--check]
 
@@ -17,8 +17,8 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # mmhatnet of this checkout
 
-from mmhatnet.paper_tables import (CODE_URL, IMAGENET_WEIGHTS,  # noqa: E402
-                                   PAPER_TITLE, PAPER_URL, rows)
+from mmhatnet.analysis.paper import (CODE_URL, IMAGENET_WEIGHTS,  # noqa: E402
+                                     PAPER_TITLE, PAPER_URL, rows)
 
 # metafile (relative to the repo root) -> collection name, method, table
 METAFILES = {
@@ -100,7 +100,7 @@ METRIC_NAMES = {
     'APm50': ('Instance Segmentation', 'mask AP_50'),
     'APm75': ('Instance Segmentation', 'mask AP_75'),
 }
-HEADER = ('# Generated from mmhatnet/paper_tables.py by '
+HEADER = ('# Generated from mmhatnet/analysis/paper.py by '
           'tools/analysis/make_metafiles.py:\n'
           '# edit those and re-run it, not this file.\n')
 
@@ -146,7 +146,7 @@ def metafile(collection, method, table):
         params = f'      Parameters: {_number(row.params_m, 10**6)}'
         if row.ours_params_m is not None:
             params += (f'  # as printed; the config measures '
-                       f'{row.ours_params_m} M (paper_tables.py)')
+                       f'{row.ours_params_m} M (mmhatnet/analysis/paper.py)')
         lines.append(params)
         h, w = row.input_size
         flops = f'      FLOPs: {_number(row.flops_g, 10**9)}  # at {h}x{w}'

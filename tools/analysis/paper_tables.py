@@ -7,11 +7,11 @@
 For each of our 16 configs: parameters, FLOPs in the paper's convention
 (mmcv's module-hook counter, no attention matmuls) and complete FLOPs
 (mmengine's tracing counter + scaled dot-product attention) at the table's
-input size, next to what the paper prints (mmhatnet/paper_tables.py) and its
+input size, next to what the paper prints (mmhatnet/analysis/paper.py) and its
 results. The ``check`` column names what differs from the paper by more than
 the table's rounding (0.1 M; 0.1 G in Tables 2-3, 1 G in Table 4), FLOPs
 judged in the paper's convention; ``(known)`` marks the parameter gaps that
-mmhatnet/paper_tables.py documents.
+mmhatnet/analysis/paper.py documents.
 
 Counting every FLOPs figure takes a while on a CPU (the detectors at
 800x1280 dominate: see the runtime printed at the end); ``--no-flops`` counts
@@ -60,8 +60,8 @@ def parse_args(argv=None):
 def measure(rows, flops, log=sys.stderr):
     """{config: complexity result} for the configs of ``rows``, each counted
     once, at its table's input size."""
-    from mmhatnet.complexity import complexity
-    from mmhatnet.paper_tables import row_for_config
+    from mmhatnet.analysis.complexity import complexity
+    from mmhatnet.analysis.paper import row_for_config
     results = {}
     for row in rows:
         if row.config in results:
@@ -79,7 +79,7 @@ def measure(rows, flops, log=sys.stderr):
 
 def check(row, result):
     """What differs from the paper by more than the table's rounding."""
-    from mmhatnet.paper_tables import FLOPS_TOLERANCE_G, PARAMS_TOLERANCE_M
+    from mmhatnet.analysis.paper import FLOPS_TOLERANCE_G, PARAMS_TOLERANCE_M
     issues = []
     params = result['params'] / 1e6
     if abs(params - row.params_m) > PARAMS_TOLERANCE_M + 1e-9:
@@ -134,7 +134,7 @@ def render(headers, cells, markdown):
 
 
 def print_tables(tables, results, markdown):
-    from mmhatnet.paper_tables import METHODS, rows
+    from mmhatnet.analysis.paper import METHODS, rows
     for table in tables:
         title = TABLE_TITLES[table]
         print(f'\n### {title}\n' if markdown else f'\n{title}')
@@ -156,7 +156,7 @@ def train_command(row, gpus=8):
     ``gpus`` GPUs (the Semantic FPN configs assume 4 GPUs x 4 images)."""
     from mmengine.config import Config
 
-    from mmhatnet.paper_tables import TRAIN_BATCH
+    from mmhatnet.analysis.paper import TRAIN_BATCH
     command = f'bash tools/dist_train.sh {row.config} {gpus}'
     per_gpu = Config.fromfile(osp.join(
         ROOT, row.config)).train_dataloader.batch_size
@@ -168,7 +168,7 @@ def train_command(row, gpus=8):
 
 
 def print_readme(results):
-    from mmhatnet.paper_tables import rows
+    from mmhatnet.analysis.paper import rows
     headers = ['Model', 'Config', 'Paper result', 'Params (M) ours / paper',
                'FLOPs (G) ours / paper', 'FLOPs complete (G)',
                'Train (8 GPUs)']
@@ -199,7 +199,7 @@ def print_readme(results):
 def main(argv=None):
     args = parse_args(argv)
     warnings.filterwarnings('ignore')
-    from mmhatnet.paper_tables import FLOPS_TOLERANCE_G, rows
+    from mmhatnet.analysis.paper import FLOPS_TOLERANCE_G, rows
     tables = sorted(set(args.tables))
     if args.readme:
         tables = [2, 3, 4]
@@ -223,7 +223,7 @@ def main(argv=None):
               'convention: ' + ', '.join(
                   f'{v} G in Table {k}'
                   for k, v in FLOPS_TOLERANCE_G.items()) +
-              '); "(known)": documented in mmhatnet/paper_tables.py.')
+              '); "(known)": documented in mmhatnet/analysis/paper.py.')
         differ = [f'Table {r.table} {r.model} {r.method}: '
                   f'{check(r, results[r.config])}'
                   for r in wanted if check(r, results[r.config]) != 'ok']

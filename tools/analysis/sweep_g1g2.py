@@ -54,7 +54,8 @@ import os.path as osp
 import time
 from collections import Counter
 
-from mmhatnet.utils.cli import ToolError, run_or_exit
+from mmhatnet.utils.cli import (ToolError, add_amp_arguments, add_cfg_options,
+                                run_or_exit)
 
 # the config's own setting is run first, then these (deduplicated): the
 # dense-task and ImageNet defaults, a smaller and a larger local window, a
@@ -142,13 +143,14 @@ def weights_sha1(model) -> str:
 
 def global_keys(backbone, shape):
     """Number of pooled (global) keys of each H-MHSA stage for an (H, W)
-    input: the stage map is ceil(side / 2**(i+2)), pooled by
-    min(G2, side) with partial border cells."""
+    input: the stage map is ceil(side / 2**(i+2)), pooled in the cells of
+    its attention's ``pool_size``."""
     H, W = shape
     keys = []
-    for i, g2 in enumerate(backbone.g2):
+    for i in range(len(backbone.g2)):
         h, w = (math.ceil(s / 2**(i + 2)) for s in (H, W))
-        keys.append(math.ceil(h / min(g2, h)) * math.ceil(w / min(g2, w)))
+        kh, kw = backbone.stages[i][0].attn.pool_size(h, w)
+        keys.append(math.ceil(h / kh) * math.ceil(w / kw))
     return tuple(keys)
 
 
@@ -233,7 +235,6 @@ def to_png(results, metric, title) -> bytes:
 
 # -------------------------------------------------------------------- run
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(
         description='Test one trained HAT-Net model under several G1/G2 '
         'settings (no retraining): metric and FLOPs per setting')
@@ -252,15 +253,10 @@ def parse_args(argv=None):
     parser.add_argument('--metric', help='metric to plot (default: the '
                         'first of ' + ', '.join(PRIMARY_METRICS) +
                         ' the evaluator returns)')
-    parser.add_argument('--amp', action='store_true',
-                        help='test under autocast: bf16 on a CPU, fp16 on a '
-                        'GPU')
-    parser.add_argument('--amp-dtype', choices=('fp16', 'bf16'),
-                        help='the autocast dtype of --amp')
+    add_amp_arguments(parser, 'test')
     parser.add_argument('--out-dir', help='where the table and the plot go '
                         '(default: work_dirs/<config name>/sweep_g1g2)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. a.b=1')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
@@ -294,9 +290,10 @@ def hatnet_backbone(model, what):
 
 def run(args):
     settings = check_inputs(args)
+    from mmhatnet.analysis.complexity import (TensorForward, both_flops,
+                                              build_model)
     from mmhatnet.apis import (build_runner, load_released_classifier,
                                load_run_config, released_state_dict)
-    from mmhatnet.complexity import TensorForward, both_flops, build_model
     from mmhatnet.utils.data_checks import DataCheckError, check_datasets
     name = osp.splitext(osp.basename(args.config))[0]
     out_dir = args.out_dir or osp.join('work_dirs', name, 'sweep_g1g2')

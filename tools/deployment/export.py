@@ -26,7 +26,7 @@ import os.path as osp
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
+    from mmhatnet.utils.cli import add_cfg_options
     parser = argparse.ArgumentParser(
         description='Export a HAT-Net model to ONNX')
     parser.add_argument('config', help='the model config')
@@ -42,8 +42,7 @@ def parse_args(argv=None):
                         help='one graph for every batch size, H and W')
     parser.add_argument('--backbone-only', action='store_true',
                         help='export the backbone alone (its feature maps)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. a.b=1')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

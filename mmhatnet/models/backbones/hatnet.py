@@ -89,12 +89,9 @@ class HATNet(BaseModule):
     shapes only (no device sync) and are skipped under TorchScript, tracing
     and ``torch.compile``.
 
-    NaN/inf: the input values are not checked, since that would cost a pass
-    over the input and a device sync on every call. Non-finite values
-    propagate: an image holding one gets NaN in every output map (GroupNorm
-    and global attention spread it over the whole map), while the other
-    images of the batch are unaffected (nothing mixes samples). Check
-    ``torch.isfinite(x).all()`` upstream if the data may hold them.
+    Values are not checked (that would sync the device on every call): a
+    NaN/inf in one image makes all of that image's outputs NaN, and no other
+    image's.
 
     Shapes:
         input: ``(B, 3, H, W)``; output: a tuple with one

@@ -144,17 +144,26 @@ class HierarchicalAttention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(_to_map(out, H, W) + x)
 
+    # The geometry of an (H, W) map, in one place for the module, the plain
+    # reference (mmhatnet.testing) and the tools that draw or count it.
     def window_size(self, H: int, W: int) -> Tuple[int, int]:
         """The local window (wh, ww) used for an (H, W) map: G1, or the map's
-        side where it is smaller."""
+        side where it is smaller; ``ceil(H/wh) x ceil(W/ww)`` windows, the
+        last ones padded."""
         return _at_most(H, self.g1), _at_most(W, self.g1)
 
+    def pool_size(self, H: int, W: int) -> Tuple[int, int]:
+        """The pooling cell (kh, kw) of the global keys/values of an (H, W)
+        map: G2, or the map's side where it is smaller; ``ceil(H/kh) x
+        ceil(W/kw)`` keys, partial border cells averaging what they cover."""
+        return _at_most(H, self.g2), _at_most(W, self.g2)
+
     def pool(self, x: Tensor) -> Tensor:
-        """Average-pool by G2: (B, C, H, W) -> (B, C, ceil(H/G2'), ceil(W/G2'))
-        with G2' = min(G2, side); partial border cells average what they
-        cover."""
+        """Average-pool by G2: (B, C, H, W) -> (B, C, ceil(H/kh), ceil(W/kw))
+        with ``(kh, kw) = pool_size(H, W)``; partial border cells average
+        what they cover."""
         H, W = x.shape[-2:]
-        kernel = (_at_most(H, self.g2), _at_most(W, self.g2))
+        kernel = self.pool_size(H, W)
         if kernel == (1, 1):
             return x
         return avg_pool_partial(x, kernel)

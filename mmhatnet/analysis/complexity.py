@@ -89,8 +89,8 @@ def build_model(cfg: Config) -> nn.Module:
     from mmhatnet.apis.model import build_config_model
 
     # builders log at INFO (e.g. mmpretrain's batch augments): keep it quiet
-    if not MMLogger.check_instance_created('mmhatnet.complexity'):
-        MMLogger.get_instance('mmhatnet.complexity', log_level='WARNING')
+    if not MMLogger.check_instance_created('mmhatnet.analysis.complexity'):
+        MMLogger.get_instance('mmhatnet.analysis.complexity', log_level='WARNING')
 
     model = build_config_model(cfg)
     return revert_sync_batchnorm(model).eval()
@@ -100,7 +100,7 @@ def default_shape(cfg: Config, config: Optional[str] = None
                   ) -> Tuple[int, int]:
     """The input (H, W) of the paper's table row ``config`` reproduces, else
     the table size of the config's kind of model."""
-    from .paper_tables import row_for_config
+    from .paper import row_for_config
     if config is not None:
         row = row_for_config(config)
         if row is not None and row.input_size is not None:
