@@ -89,8 +89,9 @@ def build_model(cfg: Config) -> nn.Module:
     from mmhatnet.apis.model import build_config_model
 
     # builders log at INFO (e.g. mmpretrain's batch augments): keep it quiet
-    if not MMLogger.check_instance_created('mmhatnet.analysis.complexity'):
-        MMLogger.get_instance('mmhatnet.analysis.complexity', log_level='WARNING')
+    name = 'mmhatnet.analysis.complexity'
+    if not MMLogger.check_instance_created(name):
+        MMLogger.get_instance(name, log_level='WARNING')
 
     model = build_config_model(cfg)
     return revert_sync_batchnorm(model).eval()

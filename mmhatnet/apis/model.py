@@ -67,8 +67,7 @@ def model_registry(scope: str):
     except ImportError as e:
         raise ValueError(f'this config runs with {scope}, which is not '
                          f'installed ({e}); run tools/install.sh') from None
-    import mmhatnet  # noqa: F401  (registers HATNet without custom_imports)
-    return registry
+    return registry  # HATNet is registered: this package is imported
 
 
 def build_config_model(cfg: Config) -> nn.Module:

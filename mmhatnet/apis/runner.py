@@ -3,7 +3,6 @@
 command line's choices, building that library's runner (with what a
 distributed run without CUDA needs), drawing test predictions, and writing
 the results of a test run."""
-import importlib
 import json
 import os
 import os.path as osp
@@ -19,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..utils.files import atomic_output
 from ..utils.mim import read_config
-from .model import SCOPES
+from .model import model_registry
 
 
 def load_run_config(config: str,
@@ -46,16 +45,7 @@ def load_run_config(config: str,
 def build_runner(cfg: Config) -> Runner:
     """Register the modules of the library ``cfg.default_scope`` names and
     build its runner, exactly as that library's own tools would."""
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ValueError(f'config default_scope={scope!r}: expected one of '
-                         f'{SCOPES}, which says which library runs it')
-    try:
-        lib = importlib.import_module(f'{scope}.utils')
-    except ImportError as e:
-        raise ImportError(f'this config runs with {scope}, which is not '
-                          f'installed ({e}); run tools/install.sh') from e
-    lib.register_all_modules(init_default_scope=False)
+    model_registry(cfg.get('default_scope'))  # registers that library
     cpu_changes = []
     if cfg.get('launcher', 'none') != 'none' and not torch.cuda.is_available():
         cpu_changes = prepare_cpu_distributed(cfg)
