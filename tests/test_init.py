@@ -14,6 +14,7 @@ REGISTRATION = {
     'mmhatnet.models.layers', 'mmhatnet.models.layers.attention',
     'mmhatnet.models.layers.block', 'mmhatnet.models.utils',
     'mmhatnet.models.utils.official_checkpoint',
+    'mmhatnet.models.utils.state_dict',
     # atomic checkpoints, PreemptionHook, the AMP wrapper, lr decay
     'mmhatnet.engine', 'mmhatnet.engine.amp', 'mmhatnet.engine.atomic_io',
     'mmhatnet.engine.layer_decay', 'mmhatnet.engine.preemption',

@@ -153,14 +153,12 @@ def load_weights(model, checkpoint: str):
         raise ToolError(f'{checkpoint!r} holds no state dict')
     state = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state.items()}
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}'
-                  for k, v in state.items()
-                  if k in own and hasattr(v, 'shape') and
-                  v.shape != own[k].shape]
-    if missing or unexpected or mismatched:
+    from mmhatnet.models.utils import diff_state_dict
+    diff = diff_state_dict(model.state_dict(), state)
+    if diff:
+        missing, unexpected = diff.missing, diff.unexpected
+        mismatched = [f'{k} {in_ckpt} vs {in_model}'
+                      for k, in_ckpt, in_model in diff.mismatched]
         problems = []
         if missing:
             problems.append(f'{len(missing)} of the model\'s keys are not in '

@@ -13,8 +13,8 @@ from mmengine.registry import MODELS
 from torch import Tensor
 
 from ..layers import HATBlock
-from ..utils import (convert_official_hatnet, is_official_state_dict,
-                     load_state_dict)
+from ..utils import (convert_official_hatnet, diff_state_dict,
+                     is_official_state_dict, load_state_dict)
 from ..utils.official_checkpoint import official_keys_not_understood
 from .fit_check import arm_fit_check
 
@@ -412,16 +412,12 @@ class HATNet(BaseModule):
         and the keys / shapes that differ, when ``state_dict`` (our key
         names) does not load strictly into this model; ``checkpoint`` names
         it in the message."""
-        own = self.state_dict()
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        mismatched = [
-            f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-            for k, v in state_dict.items()
-            if k in own and v.shape != own[k].shape
-        ]
-        if not (missing or unexpected or mismatched):
+        diff = diff_state_dict(self.state_dict(), state_dict)
+        if not diff:
             return
+        missing, unexpected = diff.missing, diff.unexpected
+        mismatched = [f'{k}: checkpoint {in_ckpt} vs model {in_model}'
+                      for k, in_ckpt, in_model in diff.mismatched]
         found = _describe_arch(state_dict)
         arch = next((name for name, cfg in self.arch_zoo.items()
                      if cfg == self.arch), self.arch)
