@@ -19,7 +19,7 @@ windows and padded keys get ``-inf`` scores; pooling cells at the border
 average what they cover (``ceil_mode=True``).
 """
 import math
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -97,16 +97,25 @@ def reference_block(block, x: Tensor) -> Tensor:
     return x + block.drop_path(block.mlp(x))
 
 
-def reference_backbone(backbone, x: Tensor) -> Tuple[Tensor, ...]:
-    """``HATNet.forward`` in the plain formulation: NCHW throughout, no
-    layout change, explicit attention. Same weights, same outputs."""
-    x = backbone.stem(x.contiguous())
+def backbone_with_blocks(backbone, x: Tensor,
+                         block_forward: Callable[[object, Tensor], Tensor]
+                         ) -> Tuple[Tensor, ...]:
+    """``HATNet.forward`` with every block run as ``block_forward(block, x)``
+    (stem, downsampling and ``out_indices`` as the model's own); ``x`` is
+    taken in the memory layout it comes in."""
+    x = backbone.stem(x)
     outs = []
     for i, stage in enumerate(backbone.stages):
         if i > 0:
             x = backbone.downsample_layers[i - 1](x)
         for block in stage:
-            x = reference_block(block, x)
+            x = block_forward(block, x)
         if i in backbone.out_indices:
             outs.append(x)
     return tuple(outs)
+
+
+def reference_backbone(backbone, x: Tensor) -> Tuple[Tensor, ...]:
+    """``HATNet.forward`` in the plain formulation: NCHW throughout, no
+    layout change, explicit attention. Same weights, same outputs."""
+    return backbone_with_blocks(backbone, x.contiguous(), reference_block)

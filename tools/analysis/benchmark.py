@@ -68,295 +68,30 @@ its own subprocess, so that nothing (allocator caches, thread pools) leaks
 from one to the next. CPU runs use torch's default threads.
 """
 import argparse
-import ctypes
 import itertools
 import json
 import math
 import os
 import os.path as osp
-import platform
-import re
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
+from mmhatnet.analysis.benchmark import (ALL_MODELS, COMPILED_MODELS, DTYPES,
+                                         HATNET_SIZES, VARIANTS, fit_exponent,
+                                         in_subprocess, machine)
 from mmhatnet.utils.cli import exit_with_error
 
-HATNET_SIZES = ('tiny', 'small', 'medium', 'large')
-PEERS = ('swin-t', 'pvtv2-b2')
-ALL_MODELS = tuple(f'hatnet-{s}' for s in HATNET_SIZES) + tuple(
-    f'hatnet-{s}-plain' for s in HATNET_SIZES) + PEERS
-# opt-in (not in the default list: inductor takes minutes per model on CPU)
-COMPILED_MODELS = tuple(f'hatnet-{s}-compiled' for s in HATNET_SIZES)
 # name: (height, width, batch)
 CASES = {
     '224': (224, 224, 32),
     '512': (512, 512, 2),
     '800x1344': (800, 1344, 1),
 }
-SCALING_VARIANTS = ('fused', 'plain', 'linear-last', 'fixed-keys',
-                    'full-mhsa')
-DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-IMAGENET_G = dict(g1=(8, 7, 7), g2=(8, 4, 2))
-DENSE_G = dict(g1=(8, 8, 8), g2=(16, 8, 4))
-
-
-# ------------------------------------------------------------------ models
-def build(name: str, height: int, variant: str = 'fused') -> Tuple[
-        nn.Module, Callable]:
-    """``(module, forward)``: ``forward(x)`` returns a tuple of maps."""
-    if name.startswith('hatnet-'):
-        from mmhatnet.models import HATNet
-        from mmhatnet.testing import reference_backbone
-        size = name.split('-')[1]
-        plain = name.endswith('-plain') or variant == 'plain'
-        gs = IMAGENET_G if height == 224 else DENSE_G
-        kwargs = {}
-        if variant in ('linear-last', 'fixed-keys'):
-            kwargs['last_stage_pool_to'] = 16
-        if variant == 'fixed-keys':  # G2 grows with the side, from 512^2
-            grow = max(1, math.ceil(height / 512))
-            gs = dict(g1=gs['g1'], g2=tuple(g * grow for g in gs['g2']))
-        torch.manual_seed(0)
-        model = HATNet(arch=size, **gs, **kwargs)
-        model.init_weights()
-        if plain:
-            return model, lambda x: reference_backbone(model, x)
-        if variant == 'full-mhsa':
-            return model, lambda x: full_mhsa_backbone(model, x)
-        if name.endswith('-compiled'):
-            # static shapes: inductor of torch 2.14 fails on dynamic ones here
-            return model, torch.compile(model, dynamic=False)
-        return model, model
-    from mmdet.models.backbones import (PyramidVisionTransformerV2,
-                                        SwinTransformer)
-    torch.manual_seed(0)
-    if name == 'swin-t':
-        model = SwinTransformer(embed_dims=96, depths=(2, 2, 6, 2),
-                                num_heads=(3, 6, 12, 24), window_size=7,
-                                out_indices=(0, 1, 2, 3))
-    elif name == 'pvtv2-b2':
-        model = PyramidVisionTransformerV2(embed_dims=64,
-                                           num_layers=(3, 4, 6, 3))
-    else:
-        exit_with_error(f'unknown model {name!r}; choose from '
-                        f'{ALL_MODELS + COMPILED_MODELS}')
-    model.init_weights()
-    return model, model
-
-
-def full_mhsa_backbone(model, x):
-    """HAT-Net with every H-MHSA replaced by plain MHSA over all tokens
-    (local q/k/v and output projections reused): the quadratic wall."""
-    from mmhatnet.models import HierarchicalAttention
-    x = model.stem(x.contiguous(memory_format=torch.channels_last))
-    outs = []
-    for i, stage in enumerate(model.stages):
-        if i > 0:
-            x = model.downsample_layers[i - 1](x)
-        for block in stage:
-            a = block.attn
-            if isinstance(a, HierarchicalAttention):
-                B, C, H, W = x.shape
-                qkv = a.local_qkv(a.norm(x)).permute(0, 2, 3, 1).reshape(
-                    B, H * W, 3, a.num_heads, a.head_dim)
-                q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
-                y = F.scaled_dot_product_attention(q, k, v)
-                y = y.transpose(1, 2).reshape(B, H, W, C).permute(0, 3, 1, 2)
-                x = x + a.proj(y)
-            else:
-                x = x + block.attn(x)
-            x = x + block.mlp(x)
-        if i in model.out_indices:
-            outs.append(x)
-    return tuple(outs)
-
-
-def gflops(forward_module: nn.Module, height: int, width: int,
-           batch: int) -> Optional[float]:
-    """Multiply-adds of one forward, attention included, in G."""
-    try:
-        from mmhatnet.analysis.complexity import complete_flops
-        total, _, _ = complete_flops(forward_module, (height, width))
-        return total * batch / 1e9
-    except Exception as e:  # a counter failure must not lose the timings
-        print(f'  (FLOP count failed: {type(e).__name__}: {e})',
-              file=sys.stderr)
-        return None
-
-
-# ------------------------------------------------------------- measuring
-class Meter:
-    """Median time and peak memory of a callable, on CPU or CUDA."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.cuda = device.type == 'cuda'
-        self._libc = None
-        if not self.cuda and platform.system() == 'Linux':
-            try:
-                self._libc = ctypes.CDLL('libc.so.6')
-            except OSError:
-                pass
-
-    def _rss_kb(self, field: str) -> int:
-        with open('/proc/self/status') as f:
-            return int(re.search(rf'{field}:\s+(\d+)', f.read()).group(1))
-
-    def _reset_peak(self) -> int:
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-            return torch.cuda.memory_allocated()
-        if self._libc is not None:
-            self._libc.malloc_trim(0)
-        try:
-            with open('/proc/self/clear_refs', 'w') as f:
-                f.write('5')  # reset VmHWM to the current RSS
-        except OSError:
-            pass
-        return self._rss_kb('VmRSS') * 1024
-
-    def _peak(self) -> int:
-        if self.cuda:
-            torch.cuda.synchronize()
-            return torch.cuda.max_memory_allocated()
-        return self._rss_kb('VmHWM') * 1024
-
-    def measure(self, fn: Callable, warmup: int, repeats: int
-                ) -> Tuple[float, float, List[float]]:
-        """``(median seconds, peak bytes above the start, all times)``."""
-        for _ in range(warmup):
-            fn()
-        base = self._reset_peak()
-        times = []
-        for _ in range(repeats):
-            if self.cuda:
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                torch.cuda.synchronize()
-                times.append(start.elapsed_time(end) / 1e3)
-            else:
-                t = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t)
-        return statistics.median(times), max(self._peak() - base, 0), times
-
-
-def measure_model(name: str, height: int, width: int, batch: int,
-                  modes: Sequence[str], warmup: int, repeats: int,
-                  device: torch.device, variant: str = 'fused',
-                  dtype: str = 'fp32') -> Dict:
-    """Time and memory of one model at one size, in fp32 or under autocast
-    (``dtype`` bf16/fp16); a JSON-able dict."""
-    from mmhatnet.engine import inference_autocast
-    model, forward = build(name, height, variant)
-    model.to(device)
-    x = torch.randn(batch, 3, height, width, device=device)
-    meter = Meter(device)
-    row = dict(model=name, variant=variant, height=height, width=width,
-               batch=batch, dtype=dtype)
-    cast = DTYPES[dtype]
-
-    def infer():
-        with torch.no_grad(), inference_autocast(device.type, cast):
-            forward(x)
-
-    def train_step():
-        with inference_autocast(device.type, cast):
-            outs = forward(x)
-        loss = sum(o.float().mean() for o in outs)
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-
-    for mode in modes:
-        model.train(mode == 'train')
-        fn = train_step if mode == 'train' else infer
-        t, mem, times = meter.measure(fn, warmup, repeats)
-        row[mode] = dict(seconds=t, peak_bytes=mem, times=times)
-    model.eval()
-    # count the eager forward: the compiled one computes the same thing
-    wrapper = _Forward(model if name.endswith('-compiled') else forward,
-                       model)
-    row['gflops'] = gflops(wrapper, height, width, batch)
-    return row
-
-
-class _Forward(nn.Module):
-    """A module around a forward function (for the FLOP counter)."""
-
-    def __init__(self, forward, model):
-        super().__init__()
-        self.model = model
-        self._forward = forward
-
-    def forward(self, x):
-        return tuple(self._forward(x))
-
-
-def run_worker(spec: Dict) -> Dict:
-    """Measure one model in this process (the subprocess side)."""
-    device = torch.device(spec['device'])
-    return measure_model(spec['model'], spec['height'], spec['width'],
-                         spec['batch'], spec['modes'], spec['warmup'],
-                         spec['repeats'], device,
-                         spec.get('variant', 'fused'),
-                         spec.get('dtype', 'fp32'))
-
-
-def in_subprocess(spec: Dict, timeout: Optional[float] = None
-                  ) -> Optional[Dict]:
-    """Run :func:`run_worker` in a fresh interpreter; None if it died
-    (e.g. out of memory) or timed out."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = osp.join(tmp, 'row.json')
-        cmd = [sys.executable, osp.abspath(__file__), 'worker',
-               json.dumps(spec), out]
-        try:
-            proc = subprocess.run(cmd, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            print(f'  {spec["model"]} {spec.get("variant", "")} '
-                  f'{spec["height"]}x{spec["width"]}: timed out',
-                  file=sys.stderr)
-            return None
-        if proc.returncode != 0 or not osp.isfile(out):
-            print(f'  {spec["model"]} {spec.get("variant", "")} '
-                  f'{spec["height"]}x{spec["width"]}: failed '
-                  f'(exit {proc.returncode})', file=sys.stderr)
-            return None
-        with open(out) as f:
-            return json.load(f)
 
 
 # -------------------------------------------------------------- reporting
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            m = re.search(r'model name\s*:\s*(.*)', f.read())
-            cpu = m.group(1).strip() if m else cpu
-    except OSError:
-        pass
-    if torch.cuda.is_available():
-        dev = torch.cuda.get_device_name()
-    else:
-        from mmhatnet.engine import describe_cpu_bf16
-        dev = (f'CPU {cpu}, {torch.get_num_threads()} threads '
-               f'({describe_cpu_bf16()})')
-    return f'{dev}; torch {torch.__version__}'
-
-
 def _ratio(a: Optional[Dict], b: Optional[Dict], mode: str, key: str
            ) -> Optional[float]:
     """``b[mode][key] / a[mode][key]`` when both rows have that mode."""
@@ -450,17 +185,6 @@ def compare_table(rows: List[Dict]) -> str:
     return '\n'.join(lines)
 
 
-def fit_exponent(points: List[Tuple[int, float]]) -> Optional[float]:
-    """Least-squares slope of log(time) against log(pixels)."""
-    if len(points) < 2:
-        return None
-    xs = [math.log(p) for p, _ in points]
-    ys = [math.log(t) for _, t in points]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    den = sum((x - mx)**2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den
-
-
 def scaling_table(rows: List[Dict]) -> str:
     lines = ['| variant | side | seconds | peak GB | GFLOPs | s per TFLOP |',
              '|---|---:|---:|---:|---:|---:|']
@@ -472,7 +196,7 @@ def scaling_table(rows: List[Dict]) -> str:
                      f'{_cell(_per_tflop(r, "infer"), "{:.1f}")} |')
     lines += ['', '| variant | time ~ pixels^a: a over all sides | sides | '
               'a from 512 to 2048 |', '|---|---:|---|---:|']
-    for variant in SCALING_VARIANTS:
+    for variant in VARIANTS:
         pts = [(r['height']**2, r['infer']['seconds']) for r in rows
                if r['variant'] == variant]
         a = fit_exponent(pts)
@@ -491,7 +215,7 @@ def plot_scaling(rows: List[Dict], path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4))
-    for variant in SCALING_VARIANTS:
+    for variant in VARIANTS:
         pts = [r for r in rows if r['variant'] == variant]
         if not pts:
             continue
@@ -603,7 +327,7 @@ def cmd_scaling(args) -> List[Dict]:
                           f'(limits --max-seconds {args.max_seconds}, '
                           f'--max-memory-gb {args.max_memory_gb})')
                     break
-    order = {v: i for i, v in enumerate(SCALING_VARIANTS)}
+    order = {v: i for i, v in enumerate(VARIANTS)}
     rows.sort(key=lambda r: (order[r['variant']], r['height']))
     print(scaling_table(rows))
     if args.plot:
@@ -643,8 +367,8 @@ def parse_args(argv=None):
     s.add_argument('--arch', default='small', choices=HATNET_SIZES)
     s.add_argument('--sides', nargs='+', type=int,
                    default=[512, 768, 1024, 1536, 2048, 2560, 3072])
-    s.add_argument('--variants', nargs='+', choices=SCALING_VARIANTS,
-                   default=list(SCALING_VARIANTS))
+    s.add_argument('--variants', nargs='+', choices=VARIANTS,
+                   default=list(VARIANTS))
     s.add_argument('--max-seconds', type=float, default=90.,
                    help='do not grow a variant past a size that takes '
                    'longer than this per run')
@@ -658,19 +382,11 @@ def parse_args(argv=None):
                    help='measure nothing: print the table and draw the plot '
                    'of the --with-json rows')
     common(s)
-    w = sub.add_parser('worker')  # internal: one measurement
-    w.add_argument('spec')
-    w.add_argument('out')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.mode == 'worker':
-        row = run_worker(json.loads(args.spec))
-        with open(args.out, 'w') as f:
-            json.dump(row, f)
-        return
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         exit_with_error('--device cuda asked for, but torch sees no GPU')
     rows = cmd_compare(args) if args.mode == 'compare' else cmd_scaling(args)
