@@ -101,7 +101,7 @@ def default_shape(cfg: Config, config: Optional[str] = None
                   ) -> Tuple[int, int]:
     """The input (H, W) of the paper's table row ``config`` reproduces, else
     the table size of the config's kind of model."""
-    from .paper import row_for_config
+    from .zoo import row_for_config
     if config is not None:
         row = row_for_config(config)
         if row is not None and row.input_size is not None:

@@ -31,23 +31,11 @@ classifiers give Table 2's FLOPs to 0.1 G.
 
 Where our model's parameter count differs from the paper's by more than 0.1 M
 the row carries ``ours_params_m`` (what our config measures, to 0.01 M) and a
-``note``; the tests assert those rows at our value. Every such row is listed
-by :func:`deviating_rows`: the three dense HAT-Net-Tiny rows (see
-:data:`TINY_DENSE_NOTE`).
-
-Two more things we measured (``tools/analysis/paper_tables.py``):
-
-* The released models hold one more GroupNorm per block than ours
-  (``attn.proj_norm``, 2C parameters, built but never called; we drop it):
-  5.8 K / 9.2 K / 16.5 K / 23.6 K parameters for Tiny / Small / Medium /
-  Large. The paper's counts look like they include it: with it, each of
-  the 13 rows we reproduce rounds exactly to the printed figure; without it
-  all are within 0.1 M, but RetinaNet-Large gives 73.05 M, which rounds to
-  73.0 (printed: 73.1).
-* FLOPs: Table 2 is reproduced by mmcv's counter (see above). Tables 3 and 4
-  are not, in either convention: see :data:`DENSE_FLOPS_NOTE`.
+``note``; the tests assert those rows at our value. :func:`deviating_rows`
+lists them: the three dense HAT-Net-Tiny rows. What we found about them and
+about the dense FLOPs is in ``docs/model_zoo.md``. Which of our configs
+reproduces a row is :mod:`.zoo`'s, not the paper's.
 """
-import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -100,43 +88,11 @@ METHODS = {
         task='Instance Segmentation', dataset='COCO',
         metrics=('APb', 'APb50', 'APb75', 'APm', 'APm50', 'APm75')),
 }
-CONFIG_PATTERNS = {
-    'ImageNet classifier': 'configs/hatnet_{}_in1k.py',
-    'Semantic FPN': 'configs/fpn_hatnet_{}.py',
-    'RetinaNet': 'configs/retinanet_hatnet_{}.py',
-    'Mask R-CNN': 'configs/mask_rcnn_hatnet_{}.py',
-}
-
-# The dense HAT-Net-Tiny rows. The released Tiny checkpoint has exactly our
-# Tiny's tensors (its key shapes are in tests/data/official_keys.json), and
-# Table 1/2's Tiny classifier matches (12.65 M vs 12.7), as do the Small,
-# Medium and Large dense rows; but the three dense Tiny rows print ~0.57 M
-# less than the released Tiny gives, the same amount in all three (so it is
-# in the backbone, not a neck or head). No single change of Table 1's Tiny
-# (a width, depth, expansion or kernel size) removes 0.52-0.62 M.
+# why the dense Tiny rows differ (docs/model_zoo.md has what we measured)
 TINY_DENSE_NOTE = (
-    'The paper prints ~0.57 M fewer parameters than the released HAT-Net-'
-    'Tiny gives in this model; the same gap is in all three dense Tiny rows '
-    '(Tables 3 and 4), while the Tiny classifier and every Small/Medium/'
-    'Large row match. Our backbone is the released Tiny tensor for tensor, '
-    'so we keep it and assert our measured count.')
-
-
-# What we found about the FLOPs of Tables 3 and 4 (no config change can
-# close it; it is reported by tools/analysis/paper_tables.py, not asserted).
-DENSE_FLOPS_NOTE = (
-    'Tables 3 and 4 print more FLOPs for every HAT-Net row than we count, in '
-    "the paper's convention and also with the attention matmuls included: "
-    'e.g. Semantic FPN-Small 49.6 G vs 43.6 G (45.6 G complete), '
-    'RetinaNet-Large 519 G vs 382 G (428 G complete). Our neck and head '
-    'counts reproduce the ResNet-50 rows of the same tables (Semantic FPN '
-    '45.6 vs 45.4 G, RetinaNet 239.3 vs 239 G, Mask R-CNN 260.1 vs 260 G) and '
-    'our classifiers reproduce Table 2, so the gap is in how the HAT-Net '
-    'backbone was counted at dense sizes. It grows faster than the pixel '
-    'count (x8-13 from 512x512 to 800x1280, for x3.9 the pixels), i.e. it is '
-    'mostly a term quadratic in the tokens (global attention), and is 1.5-3.6 '
-    'times the attention we count with the dense G1/G2; no single attention '
-    'formula or G1/G2 setting we tried gives all twelve rows.')
+    'printed ~0.57 M below the released HAT-Net-Tiny in this model, the same '
+    'gap in all three dense Tiny rows; our Tiny is the released one tensor '
+    'for tensor')
 
 
 @dataclass(frozen=True)
@@ -170,16 +126,6 @@ class PaperRow:
         return f'HAT-Net-{self.size.capitalize()}'
 
     @property
-    def config(self) -> str:
-        """The config that reproduces the row, relative to the repo root."""
-        return CONFIG_PATTERNS[self.method].format(self.size)
-
-    @property
-    def name(self) -> str:
-        """The config's name without folder and ``.py``."""
-        return osp.splitext(osp.basename(self.config))[0]
-
-    @property
     def input_size(self) -> Optional[Tuple[int, int]]:
         """Input (H, W) of the table's FLOPs (None for Table 1)."""
         return TABLE_INPUT_SIZES[self.table]
@@ -200,46 +146,47 @@ class PaperRow:
                 if self.ours_params_m is None else self.ours_params_m)
 
 
-def _rows() -> List[PaperRow]:
-    rows = []
-    # Table 1: #Param only
-    for size, params in zip(SIZES, (12.7, 25.7, 42.9, 63.1)):
-        rows.append(PaperRow(1, 'ImageNet classifier', size, params))
-    # Table 2: #Param, #FLOPs (224x224), top-1 (%)
-    for size, (params, flops, top1) in zip(SIZES, (
-            (12.7, 2.0, 79.8),
-            (25.7, 4.3, 82.6),
-            (42.9, 8.3, 84.0),
-            (63.1, 11.5, 84.2))):
-        rows.append(PaperRow(2, 'ImageNet classifier', size, params, flops,
-                             dict(top1=top1)))
-    # Table 3: Semantic FPN on ADE20K, #Param, FLOPs (512x512), mIoU (%)
-    for size, (params, flops, miou) in zip(SIZES, (
-            (15.9, 33.2, 43.6),
-            (29.5, 49.6, 46.6),
-            (46.7, 74.7, 49.3),
-            (66.8, 96.4, 49.5))):
-        rows.append(PaperRow(3, 'Semantic FPN', size, params, flops,
-                             dict(mIoU=miou)))
-    # Table 4, left: RetinaNet 1x, #Param, #FLOPs (800x1280), AP ... APL
-    names = METHODS['RetinaNet']['metrics']
-    for size, (params, flops, *metrics) in zip(SIZES, (
-            (21.6, 212.0, 42.5, 63.3, 45.8, 26.9, 46.1, 56.6),
-            (35.5, 286.0, 44.8, 65.8, 48.1, 28.8, 48.6, 59.5),
-            (52.7, 405.0, 45.9, 66.9, 49.2, 29.7, 50.0, 61.6),
-            (73.1, 519.0, 46.3, 67.2, 49.6, 30.0, 50.6, 62.4))):
-        rows.append(PaperRow(4, 'RetinaNet', size, params, flops,
-                             dict(zip(names, metrics))))
-    # Table 4, right: Mask R-CNN 1x, #Param, #FLOPs (800x1280),
+# Table 1's "#Param" (M) of the four sizes
+_TABLE_1 = (12.7, 25.7, 42.9, 63.1)
+# (table, method): per size "#Param" (M), "#FLOPs" (G) and the metrics in
+# the order of METHODS[method]['metrics'], as printed
+_TABLES_2_4 = {
+    # Table 2: ImageNet-1k at 224x224, top-1 (%)
+    (2, 'ImageNet classifier'): (
+        (12.7, 2.0, 79.8),
+        (25.7, 4.3, 82.6),
+        (42.9, 8.3, 84.0),
+        (63.1, 11.5, 84.2)),
+    # Table 3: Semantic FPN on ADE20K, FLOPs at 512x512, mIoU (%)
+    (3, 'Semantic FPN'): (
+        (15.9, 33.2, 43.6),
+        (29.5, 49.6, 46.6),
+        (46.7, 74.7, 49.3),
+        (66.8, 96.4, 49.5)),
+    # Table 4, left: RetinaNet 1x, FLOPs at 800x1280, AP ... APL
+    (4, 'RetinaNet'): (
+        (21.6, 212.0, 42.5, 63.3, 45.8, 26.9, 46.1, 56.6),
+        (35.5, 286.0, 44.8, 65.8, 48.1, 28.8, 48.6, 59.5),
+        (52.7, 405.0, 45.9, 66.9, 49.2, 29.7, 50.0, 61.6),
+        (73.1, 519.0, 46.3, 67.2, 49.6, 30.0, 50.6, 62.4)),
+    # Table 4, right: Mask R-CNN 1x, FLOPs at 800x1280,
     # AP^b, AP^b_50, AP^b_75, AP^m, AP^m_50, AP^m_75
-    names = METHODS['Mask R-CNN']['metrics']
-    for size, (params, flops, *metrics) in zip(SIZES, (
-            (31.8, 231.0, 43.1, 65.4, 47.4, 39.7, 62.5, 42.4),
-            (45.4, 303.0, 45.2, 67.6, 49.9, 41.6, 64.6, 44.7),
-            (62.6, 424.0, 47.0, 69.0, 51.5, 42.7, 66.0, 46.0),
-            (82.7, 537.0, 47.4, 69.3, 52.1, 43.1, 66.5, 46.6))):
-        rows.append(PaperRow(4, 'Mask R-CNN', size, params, flops,
-                             dict(zip(names, metrics))))
+    (4, 'Mask R-CNN'): (
+        (31.8, 231.0, 43.1, 65.4, 47.4, 39.7, 62.5, 42.4),
+        (45.4, 303.0, 45.2, 67.6, 49.9, 41.6, 64.6, 44.7),
+        (62.6, 424.0, 47.0, 69.0, 51.5, 42.7, 66.0, 46.0),
+        (82.7, 537.0, 47.4, 69.3, 52.1, 43.1, 66.5, 46.6)),
+}
+
+
+def _rows() -> List[PaperRow]:
+    rows = [PaperRow(1, 'ImageNet classifier', size, params)
+            for size, params in zip(SIZES, _TABLE_1)]
+    for (table, method), printed in _TABLES_2_4.items():
+        names = METHODS[method]['metrics']
+        for size, (params, flops, *metrics) in zip(SIZES, printed):
+            rows.append(PaperRow(table, method, size, params, flops,
+                                 dict(zip(names, metrics))))
     # the rows whose parameters we do not reproduce (measured with our
     # configs, init_cfg=None; see TINY_DENSE_NOTE)
     ours = {('Semantic FPN', 'tiny'): 16.47,
@@ -260,20 +207,6 @@ def rows(table: Optional[int] = None,
     """The rows of ``table`` (1-4) and/or ``method``, in the paper's order."""
     return [r for r in ROWS if (table is None or r.table == table) and (
         method is None or r.method == method)]
-
-
-def row_for_config(config: str) -> Optional[PaperRow]:
-    """The row ``config`` reproduces with FLOPs and results (for a
-    classifier: Table 2's, not Table 1's), or None.
-
-    ``config`` is a name (``'fpn_hatnet_tiny'``) or a path; a path must be one
-    of our ``configs/*.py`` (its folder named ``configs``)."""
-    folder = osp.basename(osp.dirname(osp.abspath(config)))
-    if osp.dirname(config) and folder != 'configs':
-        return None
-    name = osp.splitext(osp.basename(config))[0]
-    found = [r for r in ROWS if r.name == name and r.table != 1]
-    return found[0] if found else None
 
 
 def deviating_rows() -> List[PaperRow]:

@@ -17,8 +17,9 @@ from mmhatnet.analysis.complexity import (NUM_DUMMY_PROPOSALS, TensorForward,
                                           count_parameters, load_model_config,
                                           paper_flops, sdpa_flop_jit)
 from mmhatnet.analysis.paper import ROWS, SIZES, rows
+from mmhatnet.analysis.zoo import config_name, config_of, row_for_config
 
-CONFIGS = sorted({r.config for r in ROWS})
+CONFIGS = sorted({config_of(r) for r in ROWS})
 
 
 def _path(rel):
@@ -31,7 +32,7 @@ def _build(config):
 
 def _params_row(config):
     """The row whose parameter count a config must give (Table 1/2 agree)."""
-    return [r for r in ROWS if r.config == config][-1]
+    return [r for r in ROWS if config_of(r) == config][-1]
 
 
 # ----------------------------------------------------------- paper_tables
@@ -61,14 +62,14 @@ def test_the_tables_hold_every_hat_net_row():
 
 
 def test_row_for_config():
-    row = paper_tables.row_for_config('configs/hatnet_small_in1k.py')
+    row = row_for_config('configs/hatnet_small_in1k.py')
     assert row.table == 2 and row.input_size == (224, 224)
-    assert paper_tables.row_for_config(
+    assert row_for_config(
         _path('configs/mask_rcnn_hatnet_tiny.py')).input_size == (800, 1280)
-    assert paper_tables.row_for_config('fpn_hatnet_large').table == 3
-    assert paper_tables.row_for_config(
+    assert row_for_config('fpn_hatnet_large').table == 3
+    assert row_for_config(
         'configs/toy/hatnet_tiny_in1k_toy.py') is None
-    assert paper_tables.row_for_config('elsewhere/hatnet_tiny_in1k.py') is None
+    assert row_for_config('elsewhere/hatnet_tiny_in1k.py') is None
 
 
 def test_the_deviating_rows_are_the_dense_tiny_ones():
@@ -108,7 +109,7 @@ def test_the_dense_tiny_gap_is_in_the_backbone():
 def test_classifier_flops_match_table_2(size):
     """In the paper's convention (mmcv's module-hook counter)."""
     row = rows(2)[SIZES.index(size)]
-    cfg = load_model_config(_path(row.config))
+    cfg = load_model_config(_path(config_of(row)))
     forward = TensorForward(build_model(cfg), cfg.default_scope)
     flops = paper_flops(forward, row.input_size) / 1e9
     assert abs(flops - row.flops_g) <= 0.1 + 1e-9, flops
@@ -252,7 +253,7 @@ def _model_name(row):
     classifiers, named as mmpretrain's get_model knows them."""
     if row.method == 'ImageNet classifier':
         return f'hatnet-{row.size}_in1k'
-    return row.name
+    return config_name(row)
 
 
 def test_model_index_agrees_with_paper_tables():
@@ -268,7 +269,7 @@ def test_model_index_agrees_with_paper_tables():
              'APm50': 'mask AP_50', 'APm75': 'mask AP_75'}
     for row in table_rows:
         model = by_name[_model_name(row)]
-        assert model['Config'] == row.config
+        assert model['Config'] == config_of(row)
         assert os.path.isfile(_path(model['Config']))
         meta = model['Metadata']
         assert meta['Parameters'] == round(row.params_m * 1e6)
@@ -287,7 +288,7 @@ def test_model_index_agrees_with_paper_tables():
         else:  # no dense weights were released: the backbone's only
             assert 'Weights' not in model
             assert meta['Pretrained'] == weights
-            cfg = load_model_config(_path(row.config))
+            cfg = load_model_config(_path(config_of(row)))
             assert cfg.model.backbone.init_cfg.checkpoint == weights
     mask = by_name['mask_rcnn_hatnet_small']['Results']
     assert [r['Task'] for r in mask] == ['Object Detection',

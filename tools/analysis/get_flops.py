@@ -93,7 +93,7 @@ def main(argv=None):
     args = parse_args(argv)
     warnings.filterwarnings('ignore')
     from mmhatnet.analysis.complexity import complexity
-    from mmhatnet.analysis.paper import row_for_config
+    from mmhatnet.analysis.zoo import row_for_config
     start = time.time()
     try:
         result = complexity(args.config, shape=args.shape,

@@ -18,7 +18,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # mmhatnet of this checkout
 
 from mmhatnet.analysis.paper import (CODE_URL, IMAGENET_WEIGHTS,  # noqa: E402
-                                     PAPER_TITLE, PAPER_URL, rows)
+                                     METHODS, PAPER_TITLE, PAPER_URL,
+                                     TRAIN_BATCH, rows)
+from mmhatnet.analysis.zoo import config_name, config_of  # noqa: E402
 
 # metafile (relative to the repo root) -> collection name, method, table
 METAFILES = {
@@ -31,57 +33,24 @@ METAFILES = {
     'configs/metafiles/mask_rcnn_hatnet.yml': ('HAT-Net Mask R-CNN',
                                                'Mask R-CNN', 4),
 }
-COLLECTION_METADATA = {
-    'ImageNet classifier': [
-        'Training Data: ImageNet-1k',
-        'Training Techniques:',
-        '  - AdamW',
-        '  - Weight Decay',
-        '  - Mixup',
-        '  - CutMix',
-        '  - RandAugment',
-        '  - Label Smoothing',
-        'Training Resources: 8x NVIDIA Tesla V100 GPUs',
-        'Epochs: 300',
-        'Batch Size: 1024',
-        'Architecture:',
-        '  - HAT-Net',
-        '  - H-MHSA',
-    ],
-    'Semantic FPN': [
-        'Training Data: ADE20K',
-        'Training Techniques:',
-        '  - AdamW',
-        '  - Poly LR',
-        'Iterations: 80000',
-        'Batch Size: 16',
-        'Architecture:',
-        '  - HAT-Net',
-        '  - FPN',
-    ],
-    'RetinaNet': [
-        'Training Data: COCO',
-        'Training Techniques:',
-        '  - AdamW',
-        'Epochs: 12',
-        'Batch Size: 16',
-        'Architecture:',
-        '  - HAT-Net',
-        '  - FPN',
-        '  - RetinaNet',
-    ],
-    'Mask R-CNN': [
-        'Training Data: COCO',
-        'Training Techniques:',
-        '  - AdamW',
-        'Epochs: 12',
-        'Batch Size: 16',
-        'Architecture:',
-        '  - HAT-Net',
-        '  - FPN',
-        '  - RPN',
-        '  - Mask R-CNN',
-    ],
+# what a collection's Metadata says beyond the paper's dataset and total
+# batch (mmhatnet/analysis/paper.py): training techniques, resources, the
+# schedule and the architecture
+COLLECTIONS = {
+    'ImageNet classifier': dict(
+        techniques=('AdamW', 'Weight Decay', 'Mixup', 'CutMix', 'RandAugment',
+                    'Label Smoothing'),
+        resources='8x NVIDIA Tesla V100 GPUs', schedule='Epochs: 300',
+        architecture=('HAT-Net', 'H-MHSA')),
+    'Semantic FPN': dict(
+        techniques=('AdamW', 'Poly LR'), schedule='Iterations: 80000',
+        architecture=('HAT-Net', 'FPN')),
+    'RetinaNet': dict(
+        techniques=('AdamW', ), schedule='Epochs: 12',
+        architecture=('HAT-Net', 'FPN', 'RetinaNet')),
+    'Mask R-CNN': dict(
+        techniques=('AdamW', ), schedule='Epochs: 12',
+        architecture=('HAT-Net', 'FPN', 'RPN', 'Mask R-CNN')),
 }
 # our metric key -> (metafile task, metafile metric name)
 METRIC_NAMES = {
@@ -117,7 +86,20 @@ def model_name(row, method):
     name ``mmpretrain.get_model`` and ``list_models`` know them by."""
     if method == 'ImageNet classifier':
         return f'hatnet-{row.size}_in1k'
-    return row.name
+    return config_name(row)
+
+
+def collection_metadata(method):
+    """The lines of a collection's ``Metadata`` (without indent)."""
+    about = COLLECTIONS[method]
+    lines = [f'Training Data: {METHODS[method]["dataset"]}',
+             'Training Techniques:']
+    lines += [f'  - {t}' for t in about['techniques']]
+    if 'resources' in about:
+        lines.append(f'Training Resources: {about["resources"]}')
+    lines += [about['schedule'], f'Batch Size: {TRAIN_BATCH[method]}',
+              'Architecture:']
+    return lines + [f'  - {a}' for a in about['architecture']]
 
 
 def metafile(collection, method, table):
@@ -130,7 +112,7 @@ def metafile(collection, method, table):
         lines.append('# Pretrained is the released ImageNet-1k backbone '
                      'each config starts from.')
     lines += ['Collections:', f'  - Name: {collection}', '    Metadata:']
-    lines += [f'      {line}' for line in COLLECTION_METADATA[method]]
+    lines += [f'      {line}' for line in collection_metadata(method)]
     lines += [
         '    Paper:', f'      Title: {PAPER_TITLE}', f'      URL: {PAPER_URL}',
         '    README: README.md', '    Code:', f'      URL: {CODE_URL}', '',
@@ -140,7 +122,7 @@ def metafile(collection, method, table):
         lines += [
             f'  - Name: {model_name(row, method)}',
             f'    In Collection: {collection}',
-            f'    Config: {row.config}',
+            f'    Config: {config_of(row)}',
             '    Metadata:',
         ]
         params = f'      Parameters: {_number(row.params_m, 10**6)}'

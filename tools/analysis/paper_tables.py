@@ -11,7 +11,7 @@ input size, next to what the paper prints (mmhatnet/analysis/paper.py) and its
 results. The ``check`` column names what differs from the paper by more than
 the table's rounding (0.1 M; 0.1 G in Tables 2-3, 1 G in Table 4), FLOPs
 judged in the paper's convention; ``(known)`` marks the parameter gaps that
-mmhatnet/analysis/paper.py documents.
+mmhatnet/analysis/paper.py lists and docs/model_zoo.md explains.
 
 Counting every FLOPs figure takes a while on a CPU (the detectors at
 800x1280 dominate: see the runtime printed at the end); ``--no-flops`` counts
@@ -24,6 +24,8 @@ import os.path as osp
 import sys
 import time
 import warnings
+
+from mmhatnet.analysis.zoo import config_name, config_of, row_for_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -61,18 +63,17 @@ def measure(rows, flops, log=sys.stderr):
     """{config: complexity result} for the configs of ``rows``, each counted
     once, at its table's input size."""
     from mmhatnet.analysis.complexity import complexity
-    from mmhatnet.analysis.paper import row_for_config
     results = {}
     for row in rows:
-        if row.config in results:
+        if config_of(row) in results:
             continue
         start = time.time()
-        table_row = row_for_config(row.config)
-        results[row.config] = complexity(
-            osp.join(ROOT, row.config), shape=table_row.input_size,
+        table_row = row_for_config(config_of(row))
+        results[config_of(row)] = complexity(
+            osp.join(ROOT, config_of(row)), shape=table_row.input_size,
             flops=flops)
-        results[row.config]['seconds'] = time.time() - start
-        print(f'  counted {row.config} in {time.time() - start:.1f} s',
+        results[config_of(row)]['seconds'] = time.time() - start
+        print(f'  counted {config_of(row)} in {time.time() - start:.1f} s',
               file=log, flush=True)
     return results
 
@@ -106,8 +107,8 @@ def table_rows(table, method, rows, results):
     headers.append('check')
     cells = []
     for row in rows:
-        result = results[row.config]
-        line = [row.model, row.config, f'{result["params"] / 1e6:.2f}',
+        result = results[config_of(row)]
+        line = [row.model, config_of(row), f'{result["params"] / 1e6:.2f}',
                 f'{row.params_m:.1f}']
         if table != 1:
             line += [_flops(result, 'paper_flops', digits),
@@ -157,9 +158,9 @@ def train_command(row, gpus=8):
     from mmengine.config import Config
 
     from mmhatnet.analysis.paper import TRAIN_BATCH
-    command = f'bash tools/dist_train.sh {row.config} {gpus}'
+    command = f'bash tools/dist_train.sh {config_of(row)} {gpus}'
     per_gpu = Config.fromfile(osp.join(
-        ROOT, row.config)).train_dataloader.batch_size
+        ROOT, config_of(row))).train_dataloader.batch_size
     total = TRAIN_BATCH[row.method]
     if per_gpu * gpus != total:
         command += (f' --cfg-options train_dataloader.batch_size='
@@ -175,7 +176,7 @@ def print_readme(results):
     cells = []
     for table in (2, 3, 4):
         for row in rows(table):
-            result = results[row.config]
+            result = results[config_of(row)]
             digits = 1 if table == 4 else 2
             metric = ', '.join(f'{METRIC_HEADERS[k]} {v:.1f}'
                                for k, v in row.metrics.items())
@@ -185,8 +186,8 @@ def print_readme(results):
                 metric = ', '.join(f'{METRIC_HEADERS[k]} {row.metrics[k]:.1f}'
                                    for k in keep)
             cells.append([
-                f'{row.model} {row.method}', f'[{row.name}]({row.config})',
-                metric,
+                f'{row.model} {row.method}',
+                f'[{config_name(row)}]({config_of(row)})', metric,
                 f'{result["params"] / 1e6:.2f} / {row.params_m:.1f}',
                 f'{_flops(result, "paper_flops", digits)} / '
                 f'{row.flops_g:.1f}',
@@ -205,7 +206,7 @@ def main(argv=None):
         tables = [2, 3, 4]
     wanted = [r for r in rows() if r.table in tables]
     start = time.time()
-    print(f'counting {len({r.config for r in wanted})} models'
+    print(f'counting {len({config_of(r) for r in wanted})} models'
           f'{" (parameters only)" if args.no_flops else ""} ...',
           file=sys.stderr, flush=True)
     results = measure(wanted, flops=not args.no_flops)
@@ -223,10 +224,10 @@ def main(argv=None):
               'convention: ' + ', '.join(
                   f'{v} G in Table {k}'
                   for k, v in FLOPS_TOLERANCE_G.items()) +
-              '); "(known)": documented in mmhatnet/analysis/paper.py.')
+              '); "(known)": documented in docs/model_zoo.md.')
         differ = [f'Table {r.table} {r.model} {r.method}: '
-                  f'{check(r, results[r.config])}'
-                  for r in wanted if check(r, results[r.config]) != 'ok']
+                  f'{check(r, results[config_of(r)])}'
+                  for r in wanted if check(r, results[config_of(r)]) != 'ok']
         print(f'\n{len(differ)} of {len(wanted)} rows differ from the paper'
               + (':' if differ else '.'))
         for line in differ:
