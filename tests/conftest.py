@@ -5,7 +5,6 @@ import pytest
 import torch
 
 DATA = osp.join(osp.dirname(__file__), 'data')
-PRESETS = ('tiny', 'small', 'medium', 'large')
 
 
 @pytest.fixture(scope='session')

@@ -13,6 +13,10 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 
+from mmhatnet.analysis.paper import METHODS, ROWS
+from mmhatnet.analysis.zoo import config_of
+from mmhatnet.models import HATNet
+
 CONFIGS = sorted(
     osp.relpath(p, ROOT)
     for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
@@ -20,11 +24,10 @@ H, W = 128, 160  # small, and neither side a multiple of G1 * 32
 
 
 def test_the_configs_are_all_there():
-    tasks = ('retinanet_hatnet_{}', 'mask_rcnn_hatnet_{}', 'fpn_hatnet_{}',
-             'hatnet_{}_in1k')
-    for task in tasks:
-        for size in ('tiny', 'small', 'medium', 'large'):
-            assert osp.join('configs', task.format(size) + '.py') in CONFIGS
+    # every method of the paper at every size
+    wanted = {config_of(row) for row in ROWS}
+    assert len(wanted) == len(METHODS) * len(HATNet.arch_zoo) == 16
+    assert wanted <= set(CONFIGS)
 
 
 def _build(path):

@@ -23,8 +23,11 @@ from common import ROOT
 from toy_options import coco_data_options, data_options
 
 import mmhatnet  # noqa: F401  (this process reads the checkpoints back too)
+from mmhatnet.models import HATNet
 
-MMDET_CONFIG = """\
+TINY_WIDTHS = HATNet.arch_zoo['tiny']['embed_dims']  # what the neck takes
+
+MMDET_CONFIG = f"""\
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmhatnet'], allow_failed_imports=False)
 model = dict(
@@ -35,12 +38,12 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         init_cfg=None),
     neck=dict(
-        in_channels=[48, 96, 240, 384],
+        in_channels={TINY_WIDTHS},
         start_level=1,
         add_extra_convs='on_input'))
 """
 
-MMSEG_CONFIG = """\
+MMSEG_CONFIG = f"""\
 _base_ = 'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['mmhatnet'], allow_failed_imports=False)
 model = dict(
@@ -51,7 +54,7 @@ model = dict(
         arch='tiny',
         out_indices=(0, 1, 2, 3),
         init_cfg=None),
-    neck=dict(in_channels=[48, 96, 240, 384]))
+    neck=dict(in_channels={TINY_WIDTHS}))
 """
 
 

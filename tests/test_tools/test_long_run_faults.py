@@ -21,6 +21,7 @@ from common import ROOT
 from toy_options import coco_data_options
 
 import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
+from mmhatnet.models import HATNet
 
 TOY = osp.join(ROOT, 'configs', 'toy', 'retinanet_hatnet_tiny_toy.py')
 DRIVER = osp.join(osp.dirname(__file__), 'fault_driver.py')
@@ -48,12 +49,11 @@ def _options(data):
 def _config(tmp):
     """The toy detector with one block per stage of HAT-Net-Tiny."""
     path = tmp / 'retinanet_hatnet_one_block_toy.py'
-    path.write_text(
-        f'_base_ = {TOY!r}\n'
-        'model = dict(backbone=dict(arch=dict(_delete_=True,\n'
-        '    embed_dims=[48, 96, 240, 384], head_dim=48,\n'
-        '    mlp_ratios=[8, 8, 4, 4], depths=[1, 1, 1, 1],\n'
-        '    kernel_sizes=[3, 3, 3, 3])))\n')
+    arch = dict(HATNet.arch_zoo['tiny'], depths=[1, 1, 1, 1])
+    fields = ', '.join(f'{k}={v!r}' for k, v in arch.items())
+    path.write_text(f'_base_ = {TOY!r}\n'
+                    f'model = dict(backbone=dict(arch=dict(_delete_=True, '
+                    f'{fields})))\n')
     return str(path)
 
 
