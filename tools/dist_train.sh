@@ -13,20 +13,6 @@ if [ "$#" -lt 2 ]; then
     echo "usage: $0 CONFIG GPUS [tools/train.py options...]" >&2
     exit 2
 fi
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --master_port="$PORT" \
-    --nproc_per_node="$GPUS" \
-    "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+# shellcheck source=tools/launch_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/launch_common.sh"
+torchrun_tool "$2" tools/train.py "$1" --launcher pytorch "${@:3}"
