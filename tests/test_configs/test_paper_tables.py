@@ -43,8 +43,8 @@ def test_the_tables_hold_every_hat_net_row():
         assert os.path.isfile(_path(config)), config
     # Table 1's #Param is Table 2's
     for t1, t2 in zip(rows(1), rows(2)):
-        assert (t1.size, t1.params_m, t1.config) == (t2.size, t2.params_m,
-                                                     t2.config)
+        assert (t1.size, t1.params_m, config_of(t1)) == (
+            t2.size, t2.params_m, config_of(t2))
     for row in ROWS:
         assert row.size in SIZES
         wanted = paper_tables.METHODS[row.method]['metrics']
