@@ -1,5 +1,21 @@
 """--cfg-options that point a toy config at a test's own toy data copy
-(every dataloader and evaluator, so nothing reads the repo's data/)."""
+(every dataloader and evaluator, so nothing reads the repo's data/), and the
+shallow HAT-Net that keeps end-to-end runs cheap."""
+
+# HAT-Net-Tiny's widths (so necks and heads of the Tiny configs fit) with one
+# block per stage: every module of the backbone, a fraction of its cost
+SHALLOW_ARCH = dict(embed_dims=[48, 96, 240, 384], head_dim=48,
+                    mlp_ratios=[8, 8, 4, 4], depths=[1, 1, 1, 1],
+                    kernel_sizes=[3, 3, 3, 3])
+
+
+def shallow_config(base: str) -> str:
+    """The text of a config that is ``base`` (an absolute path) with the
+    shallow backbone."""
+    return (f'_base_ = [{base!r}]\n'
+            f'model = dict(backbone=dict(arch=dict(_delete_=True, '
+            f'**{SHALLOW_ARCH!r})))\n')
+
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 

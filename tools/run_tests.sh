@@ -3,8 +3,7 @@
 # run the test suite.
 #   bash tools/run_tests.sh [pytest args]
 # The default suite leaves out the tests marked `slow` (end-to-end runs of
-# minutes each: ONNX export of every task, --amp training);
-# MMHATNET_TESTS=all runs them too.
+# minutes each: ONNX export of every task); MMHATNET_TESTS=all runs them too.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/install.sh"

@@ -83,3 +83,42 @@ def test_dtype_is_a_dimension_with_speed_ups_vs_fp32(bench, monkeypatch):
     # the header says what bf16 the CPU has
     assert re.search(r'AVX512-BF16 (yes|no|\?), AMX (yes|no|\?)',
                      bench.machine())
+
+
+def test_cases_of_ones_own_size_batch_and_mode(bench, cli_error,
+                                               monkeypatch):
+    assert bench.parse_case('512') == (512, 512, 2, ['infer', 'train'])
+    assert bench.parse_case('224', 8, ['infer']) == (224, 224, 8, ['infer'])
+    assert bench.parse_case('64x96:3') == (64, 96, 3, ['infer', 'train'])
+    assert bench.parse_case('512x512:2:train', 5) == (512, 512, 2, ['train'])
+    # a bad entry stops the run before anything is measured
+    measured = []
+    monkeypatch.setattr(bench, 'in_subprocess', measured.append)
+    for bad in ('512x512', '512x512:0', '512x512:2:backward', '300'):
+        assert f"--cases '{bad}'" in cli_error(
+            bench.main, ['compare', '--models', 'hatnet-tiny', '--cases',
+                         '64x64:1', bad])
+    assert measured == []
+
+
+def test_one_table_per_size_and_batch(bench):
+    def row(model, batch, mode, seconds, dtype='fp32'):
+        return dict(model=model, height=512, width=512, batch=batch,
+                    dtype=dtype, gflops=1.0,
+                    **{mode: dict(seconds=seconds, peak_bytes=2**30)})
+
+    # inference at batch 1 and a training step at batch 2 of the same size
+    rows = [row(m, 1, 'infer', s, dt) for m, s, dt in (
+        ('hatnet-small', 2.0, 'fp32'), ('hatnet-small', 1.0, 'bf16'),
+        ('hatnet-small-plain', 4.0, 'fp32'))]
+    rows += [row(m, 2, 'train', s, dt) for m, s, dt in (
+        ('hatnet-small', 10.0, 'fp32'), ('hatnet-small', 8.0, 'bf16'),
+        ('hatnet-small-plain', 20.0, 'fp32'))]
+    table = bench.compare_table(rows)
+    assert table.count('**512x512, batch 1**') == 1
+    assert table.count('**512x512, batch 2**') == 1
+    bf16 = [line for line in table.splitlines()
+            if line.startswith('| hatnet-small | bf16 |')]
+    # vs fp32 and vs plain fp32, each in its own batch's table
+    assert bf16[0].endswith('| 2.00x / - | 4.00x / - |'), bf16[0]
+    assert bf16[1].endswith('| - / 1.25x | - / 2.50x |'), bf16[1]

@@ -1,16 +1,19 @@
 """``--amp`` end to end on the CPU (bf16): the commands of
 docs/user_guides/mixed_precision.md as written, the toy Semantic FPN, and
 mmdet's own tools/train.py --amp on a config that loads mmhatnet through
-``custom_imports``.
+``custom_imports``; each model with the shallow HAT-Net (Tiny's widths, one
+block per stage: toy_options.SHALLOW_ARCH), so the file costs about two
+minutes on 2 cores.
 
-The page's ```bash blocks run in a temporary folder that links the
-repository's configs/ and tools/ (so data/ and work_dirs/ are the test's),
-with this toy substitution: make_toy_data.py writes 4 train and 2 val images
-of 96 pixels; every train/test/sweep command gets ``--cfg-options`` that make
-the loaders run in the main process and keep an untrained detector's boxes
-(score_thr=0), train.py gets a schedule of 1 epoch (2 with --resume) of 2
-iterations with a checkpoint each epoch, and the documented ``epoch_20.pth``
-is that run's ``epoch_2.pth``."""
+The page's ```bash blocks run in a temporary folder with the repository's
+tools/ and a configs/toy/retinanet_hatnet_tiny_toy.py that is the real one
+with the shallow backbone (so data/ and work_dirs/ are the test's), with
+this toy substitution: make_toy_data.py writes 4 train and 2 val images of
+96 pixels; every train/test command gets ``--cfg-options`` that make the
+loaders run in the main process, resize the images to 128x96 and keep an
+untrained detector's boxes (score_thr=0), train.py gets a schedule of 1
+epoch (2 with --resume) of 2 iterations with a checkpoint each epoch, and
+the documented ``epoch_20.pth`` is that run's ``epoch_2.pth``."""
 import math
 import os
 import re
@@ -22,18 +25,19 @@ import pytest
 import torch
 from common import ROOT
 from test_foreign_train import MMDET_CONFIG, _own_train_py
-from toy_options import coco_data_options, data_options
+from toy_options import coco_data_options, data_options, shallow_config
 
 import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
-
-# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
-pytestmark = pytest.mark.slow
 
 PAGE = os.path.join(ROOT, 'docs', 'user_guides', 'mixed_precision.md')
 CPU_LINE = 'mixed precision (--amp): bfloat16 autocast on cpu'
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 IN_PROCESS = [f'{loader}.{k}' for loader in LOADERS for k in (
     'num_workers=0', 'persistent_workers=False')]
+# the toy RetinaNet's Resize, in its train and test pipelines
+SMALL_IMAGES = ['train_dataloader.dataset.pipeline.2.scale=(128,96)',
+                'val_dataloader.dataset.pipeline.1.scale=(128,96)',
+                'test_dataloader.dataset.pipeline.1.scale=(128,96)']
 
 
 def bash_commands(path):
@@ -55,7 +59,7 @@ def toy_substitution(argv):
         return argv + ['--train', '4', '--val', '2', '--size', '96']
     if tool == 'train.py':
         epochs = 2 if '--resume' in argv else 1
-        return argv + ['--cfg-options', *IN_PROCESS,
+        return argv + ['--cfg-options', *IN_PROCESS, *SMALL_IMAGES,
                        'train_dataloader.batch_size=2',
                        f'train_cfg.max_epochs={epochs}',
                        'train_cfg.val_interval=1',
@@ -63,7 +67,7 @@ def toy_substitution(argv):
                        'default_hooks.logger.interval=1',
                        'model.test_cfg.score_thr=0.0']
     if tool == 'test.py':
-        return argv + ['--cfg-options', *IN_PROCESS,
+        return argv + ['--cfg-options', *IN_PROCESS, *SMALL_IMAGES,
                        'model.test_cfg.score_thr=0.0']
     return argv
 
@@ -90,8 +94,11 @@ def amp_dtype(checkpoint):
 
 
 def test_documented_commands_run(tmp_path):
-    for name in ('configs', 'tools'):
-        os.symlink(os.path.join(ROOT, name), tmp_path / name)
+    os.symlink(os.path.join(ROOT, 'tools'), tmp_path / 'tools')
+    (tmp_path / 'configs' / 'toy').mkdir(parents=True)
+    (tmp_path / 'configs' / 'toy' / 'retinanet_hatnet_tiny_toy.py'
+     ).write_text(shallow_config(os.path.join(
+         ROOT, 'configs', 'toy', 'retinanet_hatnet_tiny_toy.py')))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [ROOT] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     logs = {}
@@ -129,19 +136,21 @@ def test_semantic_fpn_trains_and_tests_in_bf16(tmp_path):
     data = tmp_path / 'toy_ade'
     run([sys.executable, 'tools/dataset_converters/make_toy_data.py', 'ade',
          str(data), '--train', '4', '--val', '2', '--size', '96'], ROOT)
-    config = os.path.join(ROOT, 'configs', 'toy', 'fpn_hatnet_tiny_toy.py')
+    config = tmp_path / 'fpn_hatnet_shallow_toy.py'
+    config.write_text(shallow_config(
+        os.path.join(ROOT, 'configs', 'toy', 'fpn_hatnet_tiny_toy.py')))
     options = data_options(data) + [
         'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
         'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
         'default_hooks.logger.interval=1']
     work = tmp_path / 'work'
-    log = run([sys.executable, 'tools/train.py', config, '--amp',
+    log = run([sys.executable, 'tools/train.py', str(config), '--amp',
                '--work-dir', str(work), '--cfg-options', *options], ROOT)
     assert CPU_LINE in log
     assert re.search(r'Iter\(train\)\s+\[2/2\]', log), log[-3000:]
     assert_finite_losses(log, 2)
     assert amp_dtype(work / 'iter_2.pth') == 'bfloat16'
-    log = run([sys.executable, 'tools/test.py', config,
+    log = run([sys.executable, 'tools/test.py', str(config),
                str(work / 'iter_2.pth'), '--amp', '--work-dir',
                str(tmp_path / 'test'), '--cfg-options', *options], ROOT)
     assert 'inference under bfloat16 autocast on cpu' in log
@@ -156,8 +165,10 @@ def test_mmdet_own_train_py_amp_trains_on_the_cpu(tmp_path):
     data = tmp_path / 'toy_coco'
     run([sys.executable, 'tools/dataset_converters/make_toy_data.py', 'coco',
          str(data), '--train', '4', '--val', '2', '--size', '96'], ROOT)
-    config = tmp_path / 'retinanet_hatnet_tiny_coco.py'
-    config.write_text(MMDET_CONFIG)
+    (tmp_path / 'retinanet_hatnet_tiny_coco.py').write_text(MMDET_CONFIG)
+    config = tmp_path / 'retinanet_hatnet_shallow_coco.py'
+    config.write_text(shallow_config(
+        str(tmp_path / 'retinanet_hatnet_tiny_coco.py')))
     classes = '(circle,square,triangle,cross)'
     options = coco_data_options(data) + [
         f'train_dataloader.dataset.metainfo.classes={classes}',

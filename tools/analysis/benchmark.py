@@ -7,6 +7,9 @@ and with the backbones a user would pick instead.
     python tools/analysis/benchmark.py compare [--models ...] [--cases ...]
     # the same in mixed precision: every row also in bf16 (and fp16)
     python tools/analysis/benchmark.py compare --dtype fp32 bf16 fp16
+    # cases of your own (HxW:B), each mode or one of them
+    python tools/analysis/benchmark.py compare --cases 224x224:8:infer \
+        512x512:1:infer 512x512:2:train
     # the scaling mode: HAT-Net-Small inference from 512^2 up, + a PNG
     python tools/analysis/benchmark.py scaling [--sides 512 1024 2048 ...]
     # measure some variants again, keep the others of an earlier run
@@ -15,10 +18,12 @@ and with the backbones a user would pick instead.
     # only the table and the plot of earlier runs
     python tools/analysis/benchmark.py scaling --report-only --with-json a.json
 
-**compare** times, in one run, for each case (input size and batch) and each
-model: inference (``eval()``, ``no_grad``, forward only) and a training step
-(``train()``, forward + backward of the mean of every output; no optimizer),
-with the peak memory of each. The models:
+**compare** times, in one run, for each case (input size and batch: a name
+of ``CASES``, or ``HxW:B``, ending in ``:infer`` or ``:train`` to measure
+that mode only) and each model: inference (``eval()``, ``no_grad``,
+forward only) and a training step (``train()``, forward + backward of the
+mean of every output; no optimizer), with the peak memory of each. The
+models:
 
 * ``hatnet-{tiny,small,medium,large}``: our backbone (fused attention,
   channels-last layout);
@@ -73,15 +78,16 @@ import json
 import math
 import os
 import os.path as osp
+import re
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from mmhatnet.analysis.benchmark import (ALL_MODELS, COMPILED_MODELS, DTYPES,
                                          HATNET_SIZES, VARIANTS, fit_exponent,
                                          in_subprocess, machine)
-from mmhatnet.utils.cli import exit_with_error
+from mmhatnet.utils.cli import ToolError, exit_with_error, run_or_exit
 
 # name: (height, width, batch)
 CASES = {
@@ -89,6 +95,8 @@ CASES = {
     '512': (512, 512, 2),
     '800x1344': (800, 1344, 1),
 }
+# a --cases entry besides those names: HxW:B, optionally :infer or :train
+CASE_SPEC = re.compile(r'(\d+)x(\d+):(\d+)(?::(infer|train))?')
 
 
 # -------------------------------------------------------------- reporting
@@ -116,16 +124,16 @@ def _cell(value: Optional[float], fmt: str = '{:.2f}x') -> str:
 def compare_table(rows: List[Dict]) -> str:
     """A markdown table per case, ratios included (with several dtypes,
     the plain and Swin-T ratios are taken in the row's own dtype)."""
-    by = {(r['model'], r['height'], r['width'], r.get('dtype', 'fp32')): r
-          for r in rows}
+    by = {(r['model'], r['height'], r['width'], r['batch'],
+           r.get('dtype', 'fp32')): r for r in rows}
     dtypes = {r.get('dtype', 'fp32') for r in rows}
     mixed = dtypes != {'fp32'}
     lines = []
-    for case, (h, w, _) in CASES.items():
-        case_rows = [r for r in rows if (r['height'], r['width']) == (h, w)]
-        if not case_rows:
-            continue
-        batch = case_rows[0]['batch']
+    # one table per case (size and batch), in the order they ran
+    for h, w, batch in dict.fromkeys((r['height'], r['width'], r['batch'])
+                                     for r in rows):
+        case_rows = [r for r in rows
+                     if (r['height'], r['width'], r['batch']) == (h, w, batch)]
         extra = (' dtype | ', ' speed-up vs fp32 (infer / train) | '
                  'speed-up vs plain fp32 (infer / train) |',
                  '---|', '---|---|') if mixed else ('', '', '', '')
@@ -141,7 +149,7 @@ def compare_table(rows: List[Dict]) -> str:
         ]
         for r in case_rows:
             dt = r.get('dtype', 'fp32')
-            swin = by.get(('swin-t', h, w, dt))
+            swin = by.get(('swin-t', h, w, batch, dt))
             cells = [r['model']] + ([dt] if mixed else []) + [
                 _cell(r.get('gflops'), '{:.1f}')]
             for mode in ('infer', 'train'):
@@ -151,8 +159,8 @@ def compare_table(rows: List[Dict]) -> str:
             plain = plain32 = None
             if r['model'].startswith('hatnet-') and '-plain' not in r['model']:
                 base = r['model'].replace('-compiled', '')
-                plain = by.get((base + '-plain', h, w, dt))
-                plain32 = by.get((base + '-plain', h, w, 'fp32'))
+                plain = by.get((base + '-plain', h, w, batch, dt))
+                plain32 = by.get((base + '-plain', h, w, batch, 'fp32'))
             cells.append(' / '.join(
                 _cell(_ratio(r, plain, m, 'seconds'))
                 for m in ('infer', 'train')) if plain else '')
@@ -168,7 +176,7 @@ def compare_table(rows: List[Dict]) -> str:
                                      else None))
             cells.append(' / '.join(vs_swin))
             if mixed:
-                fp32 = by.get((r['model'], h, w, 'fp32'))
+                fp32 = by.get((r['model'], h, w, batch, 'fp32'))
                 for base in (fp32, plain32):
                     cells.append(' / '.join(
                         _cell(_ratio(r, base, m, 'seconds'))
@@ -252,16 +260,34 @@ def write_json(rows, path):
 
 
 # ------------------------------------------------------------------ modes
+def parse_case(text: str, batch: Optional[int] = None,
+               modes: Sequence[str] = ('infer', 'train')
+               ) -> Tuple[int, int, int, List[str]]:
+    """``(height, width, batch, modes)`` of a ``--cases`` entry: a name of
+    :data:`CASES` (its batch unless ``batch`` is given; ``modes``), or
+    ``HxW:B`` (batch B), optionally ending in ``:infer`` or ``:train`` to
+    measure that mode only: ``8x224x224`` inference and a ``2x512x512``
+    training step are ``224x224:8:infer 512x512:2:train``."""
+    if text in CASES:
+        h, w, default = CASES[text]
+        return h, w, batch or default, list(modes)
+    m = CASE_SPEC.fullmatch(text)
+    if not m or 0 in (int(m[1]), int(m[2]), int(m[3])):
+        raise ToolError(f'--cases {text!r}: give one of {", ".join(CASES)} '
+                        f'or HxW:B[:infer|:train] with positive sizes, e.g. '
+                        f'512x512:2:train')
+    return int(m[1]), int(m[2]), int(m[3]), [m[4]] if m[4] else list(modes)
+
+
 def cmd_compare(args) -> List[Dict]:
     models = args.models or list(ALL_MODELS)
+    cases = [parse_case(c, args.batch, args.modes) for c in args.cases]
     rows = []
     print(f'# compare on {machine()}', flush=True)
-    for case in args.cases:
-        h, w, batch = CASES[case]
-        batch = args.batch or batch
+    for h, w, batch, modes in cases:
         for name, dtype in itertools.product(models, args.dtype):
             spec = dict(model=name, height=h, width=w, batch=batch,
-                        modes=args.modes, warmup=args.warmup,
+                        modes=modes, warmup=args.warmup,
                         repeats=args.repeats, device=args.device,
                         dtype=dtype)
             t0 = time.time()
@@ -271,7 +297,7 @@ def cmd_compare(args) -> List[Dict]:
             rows.append(row)
             print(f'  {name:>18} {dtype} {h}x{w} b{batch}: ' + ', '.join(
                 f'{m} {row[m]["seconds"]:.3f} s {row[m]["peak_bytes"] / 2**30:.2f} GB'
-                for m in args.modes) + f' ({time.time() - t0:.0f} s)',
+                for m in modes) + f' ({time.time() - t0:.0f} s)',
                 flush=True)
     print(compare_table(rows))
     return rows
@@ -353,12 +379,15 @@ def parse_args(argv=None):
     c.add_argument('--models', nargs='+',
                    choices=ALL_MODELS + COMPILED_MODELS,
                    help=f'default: {" ".join(ALL_MODELS)}')
-    c.add_argument('--cases', nargs='+', choices=list(CASES),
-                   default=list(CASES))
+    c.add_argument('--cases', nargs='+', default=list(CASES),
+                   metavar='CASE',
+                   help=f'{" ".join(CASES)} (default: all), or HxW:B '
+                   f'(batch B), optionally :infer or :train for that mode '
+                   f'only, e.g. 224x224:8:infer 512x512:2:train')
     c.add_argument('--modes', nargs='+', choices=('infer', 'train'),
                    default=['infer', 'train'])
     c.add_argument('--batch', type=int,
-                   help='override the batch of every case')
+                   help='override the batch of every named case')
     c.add_argument('--dtype', nargs='+', choices=list(DTYPES),
                    default=['fp32'], help='fp32, and/or autocast in bf16 / '
                    'fp16 (default: fp32)')
@@ -389,7 +418,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         exit_with_error('--device cuda asked for, but torch sees no GPU')
-    rows = cmd_compare(args) if args.mode == 'compare' else cmd_scaling(args)
+    rows = run_or_exit(cmd_compare if args.mode == 'compare' else
+                       cmd_scaling, args)
     if args.json:
         write_json(rows, args.json)
 

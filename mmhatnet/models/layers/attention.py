@@ -79,9 +79,13 @@ class HierarchicalAttention(nn.Module):
         autocast's fp32 list on CUDA). The padding mask is bool, so SDPA
         turns it into -inf in the compute dtype itself (no large finite
         fill to overflow fp16), and every query keeps at least one valid
-        key. SDPA's kernels accumulate ``Q K^T`` and take the softmax in
-        fp32, so logits beyond fp16's range never exist in fp16 (the plain
-        ``softmax(Q K^T)`` of the reference would overflow there).
+        key. Every SDPA kernel accumulates ``Q K^T`` and takes the softmax
+        in fp32 (the flash and memory-efficient ones by design, the math
+        fallback because torch upcasts fp16/bf16 inputs there unless
+        ``torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp(True)``),
+        so logits beyond fp16's range never exist in fp16 (the plain
+        ``softmax(Q K^T)`` of the reference would overflow there); the
+        attention output is the low dtype again.
 
         **Export.** The padded computation has no Python branch on the sizes
         (pad amounts, masks and the rescaling of partial cells are arithmetic
@@ -307,6 +311,15 @@ class MultiHeadSelfAttention(nn.Module):
         head_dim (int): Channels per head; must divide ``embed_dims``.
         pool_to (int, optional): Most keys/values per map side; None (the
             paper's model) keeps every token as a key.
+
+    Note:
+        **Under autocast**: the GroupNorm runs in fp32 (the residual stream
+        is fp32; see :class:`HierarchicalAttention`), the pooling of
+        ``pool_to`` too (it averages the normalised fp32 map, before the key
+        projection); the q/k/v and output projections and the attention run
+        in the low dtype, with no mask, and SDPA accumulates ``Q K^T`` and
+        its softmax in fp32 as in H-MHSA. The output is the low dtype; the
+        block's residual sum promotes it to fp32.
     """
 
     def __init__(self, embed_dims: int, head_dim: int,
