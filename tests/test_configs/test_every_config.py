@@ -108,3 +108,28 @@ def test_config_trains_and_tests_on_a_small_input(path):
         assert results[0].pred_sem_seg.data.shape[-2:] == (H, W)
     else:
         assert results[0].pred_score.shape == (cfg.model.head.num_classes, )
+
+
+def test_the_toy_pretraining_drops_only_the_colour_swapping_randaugment_ops():
+    """configs/toy/hatnet_tiny_in1k_toy.py keeps the real recipe's
+    RandAugment but for Invert and Solarize, which swap the toy set's yellow
+    crosses and blue triangles (see the config's comment)."""
+    from mmpretrain.datasets.transforms.auto_augment import RANDAUG_POLICIES
+    real = Config.fromfile(osp.join(ROOT, 'configs', 'hatnet_tiny_in1k.py'))
+    toy = Config.fromfile(
+        osp.join(ROOT, 'configs', 'toy', 'hatnet_tiny_in1k_toy.py'))
+
+    def randaugment(cfg):
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        return next(t for t in pipeline if t['type'] == 'RandAugment')
+
+    assert randaugment(real)['policies'] == 'timm_increasing'
+    kept = [p for p in RANDAUG_POLICIES['timm_increasing']
+            if p['type'] not in ('Invert', 'Solarize')]
+    toy_policies = randaugment(toy)['policies']
+    assert [dict(p) for p in toy_policies] == kept
+    assert len(kept) == len(RANDAUG_POLICIES['timm_increasing']) - 2
+    # everything else of the transform is the real recipe's
+    rest = {k: v for k, v in randaugment(real).items() if k != 'policies'}
+    assert {k: v for k, v in randaugment(toy).items()
+            if k != 'policies'} == rest
