@@ -231,11 +231,14 @@ def avg_pool_partial(x: Tensor, kernel: Tuple[int, int]) -> Tensor:
     """
     H, W = x.shape[-2:]
     kh, kw = kernel
-    ph, pw = (kh - H % kh) % kh, (kw - W % kw) % kw
+    # ceil(H / kh) cells; the padding makes the map exactly nh * kh high, a
+    # size the exporter's shape solver sees divide by kh (with the padding
+    # written as (kh - H % kh) % kh it cannot prove the pooled map non-empty)
+    nh, nw = (H + kh - 1) // kh, (W + kw - 1) // kw
+    ph, pw = nh * kh - H, nw * kw - W
     if _known(ph == 0) and _known(pw == 0):
         return F.avg_pool2d(x, kernel, kernel)
     pooled = F.avg_pool2d(F.pad(x, (0, pw, 0, ph)), kernel, kernel)
-    nh, nw = pooled.shape[-2:]
     return pooled * (_cover_scale(H, kh, nh, x)[:, None]
                      * _cover_scale(W, kw, nw, x)[None, :])
 
