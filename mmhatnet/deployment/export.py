@@ -6,10 +6,12 @@ import os
 import os.path as osp
 import re
 import time
+from contextlib import contextmanager
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 # what the graph of each kind of model computes (its outputs, in order)
 TASKS = {
@@ -160,6 +162,40 @@ def grid_sizes(model: nn.Module) -> Dict[str, object]:
 
 
 # ------------------------------------------------------------------ export
+def _upsample_by_factor(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=module.scale_factor,
+                         mode=module.mode, align_corners=module.align_corners)
+
+
+def _integer_factor(scale) -> bool:
+    factors = scale if isinstance(scale, tuple) else (scale, )
+    return all(float(f).is_integer() for f in factors)
+
+
+@contextmanager
+def symbolic_upsampling(model: nn.Module):
+    """While exporting, run mmseg's ``Upsample(scale_factor=k)`` modules
+    (the scale heads of Semantic FPN) by ``scale_factor`` instead of the size
+    they compute, ``int(side * k)``: ``int()`` of a symbolic size makes
+    ``torch.export`` freeze the example's sizes (and batch) into the graph.
+    For an integer ``k`` both give the same output size and sampling points,
+    so the outputs are unchanged; other factors are left as they are."""
+    try:
+        from mmseg.models.utils import Upsample
+    except ImportError:  # no mmseg: nothing of the kind to rewrite
+        Upsample = ()
+    patched = [m for m in model.modules()
+               if Upsample and isinstance(m, Upsample) and not m.size
+               and m.scale_factor and _integer_factor(m.scale_factor)]
+    for m in patched:
+        m.forward = _upsample_by_factor.__get__(m)
+    try:
+        yield
+    finally:
+        for m in patched:
+            del m.forward
+
+
 def _exporter_text(e: Exception) -> str:
     text = f'{e}\n{e.__cause__ or ""}'
     return re.sub(r'\x1b\[[0-9;]*m', '', text)  # no terminal colours
@@ -272,7 +308,10 @@ def export_onnx(model: nn.Module,
             f'set model.backbone.last_stage_pool_to=None')
     forward = TensorForward(model.eval(), task).eval()
     gen = torch.Generator().manual_seed(0)
-    example = torch.randn(batch, 3, H, W, generator=gen)
+    # torch.export specialises a dimension of size 1 to the constant 1: a
+    # dynamic graph is traced with a batch of 2 (its checks cover 2 and 1)
+    trace_batch = max(batch, 2) if dynamic else batch
+    example = torch.randn(trace_batch, 3, H, W, generator=gen)
     with torch.no_grad():
         flat, structure = flatten_outputs(forward.nested(example))
     names = [f'output_{i}' for i in range(len(flat))]
@@ -281,10 +320,11 @@ def export_onnx(model: nn.Module,
 
     start = time.perf_counter()
     try:
-        program = torch.onnx.export(
-            forward, (example, ), dynamo=True, opset_version=OPSET,
-            input_names=['inputs'], output_names=names,
-            dynamic_shapes=dynamic_shapes, verbose=False)
+        with symbolic_upsampling(forward):
+            program = torch.onnx.export(
+                forward, (example, ), dynamo=True, opset_version=OPSET,
+                input_names=['inputs'], output_names=names,
+                dynamic_shapes=dynamic_shapes, verbose=False)
     except Exception as e:  # noqa: BLE001 (any exporter failure)
         what = _unsupported(e)
         if what:
@@ -321,9 +361,9 @@ def export_onnx(model: nn.Module,
         f'G2={grids["g2"]}; input "inputs" (B, 3, H, W) after the data '
         f'preprocessor')
 
-    checks = [(batch, H, W), (batch, H, W)]
+    checks = [(trace_batch, H, W), (trace_batch, H, W)]
     if dynamic:
-        checks[1] = (batch % 2 + 1, *other_size((H, W)))
+        checks[1] = (trace_batch % 2 + 1, *other_size((H, W)))
     folder = osp.dirname(osp.abspath(out))
     if not osp.isdir(folder):
         raise DeployError(f'the folder of --out {out!r} does not exist')
