@@ -26,9 +26,6 @@ from mmhatnet.deployment import (DeployError, Runtime, build_model,
 from mmhatnet.deployment.export import compare, other_size
 from mmhatnet.models import HATNet
 
-# end to end and minutes long: run by `MMHATNET_TESTS=all bash tools/run_tests.sh`
-pytestmark = pytest.mark.slow
-
 DOCS = osp.join(ROOT, 'docs', 'user_guides', 'deployment.md')
 # HAT-Net-Tiny's widths and the toy configs' G1/G2, one block per stage
 SHALLOW = dict(embed_dims=[48, 96, 240, 384], head_dim=48,
@@ -379,6 +376,10 @@ def test_export_cli_errors_are_one_line(tmp_path):
                 str(tmp_path / 'missing.pth'), '--out',
                 str(tmp_path / 'x.onnx')], check=False)
     assert out.returncode == 2
-    assert out.stderr.startswith('error: checkpoint') and \
-        out.stderr.count('\n') == 1, out.stderr
+    # one error line, the last (mmengine's own import may warn before it)
+    errors = [ln for ln in out.stderr.splitlines() if 'error' in ln.lower()]
+    assert errors == [out.stderr.splitlines()[-1]], out.stderr
+    assert errors[0].startswith('error: checkpoint') and \
+        'missing.pth' in errors[0], out.stderr
+    assert 'Traceback' not in out.stderr
     assert list(tmp_path.iterdir()) == []
