@@ -10,9 +10,11 @@
 #      predictions; print a summary and write a contact sheet of several
 #      validation images, ground truth against predictions.
 #
-#   bash tools/run_main_job.sh [--seed N] [--no-install] [--quick] [extra --cfg-options of the detector]
+#   bash tools/run_main_job.sh [--seed N] [--amp] [--no-install] [--quick] [extra --cfg-options of the detector]
 #
 # --seed N (default 0) seeds both training stages; the toy data stay the same.
+# --amp trains both stages and tests in mixed precision (bf16 autocast on a
+#   CPU, see docs/user_guides/mixed_precision.md).
 # --no-install skips tools/install.sh (for an environment that has everything).
 # --quick runs the same pipeline on a few tiny images for a few iterations (a
 #   one-minute check of a set-up; its metric means nothing).
@@ -23,6 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SEED=0
 INSTALL=1
 QUICK=0
+AMP=()
 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --seed=*) SEED="${1#--seed=}"; shift ;;
     --no-install) INSTALL=0; shift ;;
     --quick) QUICK=1; shift ;;
+    --amp) AMP=(--amp); shift ;;
     *) EXTRA+=("$1"); shift ;;
   esac
 done
@@ -72,22 +76,22 @@ echo "== 1/4 toy data -> data/toy_imagenet, data/toy_coco"
 
 rm -rf "$WORK"
 echo "== 2/4 pretraining $PRETRAIN_CONFIG (seed $SEED) -> $WORK/pretrain"
-"$PY" tools/train.py "$PRETRAIN_CONFIG" --work-dir "$WORK/pretrain" \
+"$PY" tools/train.py "$PRETRAIN_CONFIG" --work-dir "$WORK/pretrain" "${AMP[@]}" \
   --cfg-options randomness.seed="$SEED" "${PRETRAIN_OPTIONS[@]}"
 PRETRAINED="$WORK/pretrain/$(xargs basename < "$WORK/pretrain/last_checkpoint")"
 
 echo "== 3/4 fine-tuning $DET_CONFIG from $PRETRAINED (seed $SEED) -> $WORK/retinanet"
-"$PY" tools/train.py "$DET_CONFIG" --work-dir "$WORK/retinanet" \
+"$PY" tools/train.py "$DET_CONFIG" --work-dir "$WORK/retinanet" "${AMP[@]}" \
   --cfg-options randomness.seed="$SEED" \
   model.backbone.init_cfg.checkpoint="$PRETRAINED" "${DET_OPTIONS[@]}" "${EXTRA[@]}"
 CKPT="$WORK/retinanet/$(xargs basename < "$WORK/retinanet/last_checkpoint")"
 
 echo "== 4/4 evaluating $CKPT"
-"$PY" tools/test.py "$DET_CONFIG" "$CKPT" --work-dir "$WORK/test" --show-dir vis \
+"$PY" tools/test.py "$DET_CONFIG" "$CKPT" --work-dir "$WORK/test" --show-dir vis "${AMP[@]}" \
   "${TEST_OPTIONS[@]}"
 
 echo
-echo "== Summary (seed $SEED, $(( $(date +%s) - START )) s after the install)"
+echo "== Summary (seed $SEED${AMP[@]+, mixed precision}, $(( $(date +%s) - START )) s after the install)"
 "$PY" tools/analysis/summarize_test.py "$WORK/test" --images 6
 echo "pretraining: $WORK/pretrain (checkpoint $PRETRAINED)"
 echo "detector:    $WORK/retinanet (checkpoint $CKPT)"
