@@ -97,6 +97,10 @@ COMMANDS = {
         'the main job itself: minutes of training, run as such'),
     'bash tools/run_main_job.sh --seed 1': Covered(
         'the main job itself with another seed (the flag is the script\'s)'),
+    'bash tools/run_main_job.sh --amp': Covered(
+        'the main job in bf16: minutes of training; --amp goes to its '
+        'tools/train.py and tools/test.py, whose --amp runs are '
+        'tests/test_tools/test_mixed_precision.py'),
     'bash tools/run_tests.sh': Covered(
         'this suite: CI runs exactly this command'),
     # --- README: training and testing on your own COCO
