@@ -182,11 +182,11 @@ def symbolic_upsampling(model: nn.Module):
     so the outputs are unchanged; other factors are left as they are."""
     try:
         from mmseg.models.utils import Upsample
+        patched = [m for m in model.modules()
+                   if isinstance(m, Upsample) and not m.size
+                   and m.scale_factor and _integer_factor(m.scale_factor)]
     except ImportError:  # no mmseg: nothing of the kind to rewrite
-        Upsample = ()
-    patched = [m for m in model.modules()
-               if Upsample and isinstance(m, Upsample) and not m.size
-               and m.scale_factor and _integer_factor(m.scale_factor)]
+        patched = []
     for m in patched:
         m.forward = _upsample_by_factor.__get__(m)
     try:
