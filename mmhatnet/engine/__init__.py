@@ -1,9 +1,9 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
 from .amp import (AMP_DTYPES, AmpUnsupportedError, FeatureAutocastHook,
-                  MixedPrecisionOptimWrapper, autocast_features,
-                  check_amp_dtype, cpu_bf16_support, describe_cpu_bf16,
-                  enable_amp_test, enable_amp_training, inference_autocast,
-                  resolve_amp_dtype)
+                  MixedPrecisionOptimWrapper, OtherToolsAmpOptimWrapper,
+                  autocast_features, check_amp_dtype, cpu_bf16_support,
+                  describe_cpu_bf16, enable_amp_test, enable_amp_training,
+                  inference_autocast, resolve_amp_dtype)
 from .atomic_io import (AtomicLocalBackend, CheckpointHook, atomic_write,
                         use_atomic_checkpoints)
 from .layer_decay import (HATNetLayerDecayOptimWrapperConstructor,
@@ -14,6 +14,7 @@ __all__ = [
     'AMP_DTYPES', 'AmpUnsupportedError', 'AtomicLocalBackend',
     'CheckpointHook', 'FeatureAutocastHook',
     'HATNetLayerDecayOptimWrapperConstructor', 'MixedPrecisionOptimWrapper',
+    'OtherToolsAmpOptimWrapper',
     'PREEMPTED_EXIT_STATUS', 'PreemptionHook', 'atomic_write',
     'autocast_features', 'check_amp_dtype', 'cpu_bf16_support',
     'describe_cpu_bf16', 'enable_amp_test', 'enable_amp_training',

@@ -21,18 +21,21 @@ on gpu, npu, mlu or musa``), after the runner has made the work dir.
   Float but found BFloat16"), and because box coordinates in bf16 (8
   significant bits) would be off by up to 4 pixels at 1000.
 
-``import mmhatnet`` registers it in mmengine's root ``OPTIM_WRAPPERS`` both
-under its own name and under ``AmpOptimWrapper`` (replacing mmengine's
-entry, not mmengine's class), so that mmdet's/mmseg's/mmpretrain's own
-``tools/train.py --amp``, which set ``optim_wrapper.type='AmpOptimWrapper'``,
-train a config with ``custom_imports=dict(imports=['mmhatnet'])`` on a CPU
-too; on a GPU nothing changes for them.
+``import mmhatnet`` registers it in mmengine's root ``OPTIM_WRAPPERS`` under
+its own name, and :class:`OtherToolsAmpOptimWrapper` (the same class, but it
+falls back to fp32 where the CPU cannot run bf16) under ``AmpOptimWrapper``
+(replacing mmengine's entry, not mmengine's class), so that mmdet's/mmseg's/
+mmpretrain's own ``tools/train.py --amp``, which set
+``optim_wrapper.type='AmpOptimWrapper'``, train a config with
+``custom_imports=dict(imports=['mmhatnet'])`` on a CPU too; on a GPU nothing
+changes for them.
 
 Inference (the validation and test loops, the G1/G2 sweep, the demo) runs
 the feature extractor under autocast on every device, heads in fp32, for
 the same two reasons: :class:`FeatureAutocastHook` in the loops,
 :func:`autocast_features` around direct calls.
 """
+import logging
 import os
 import os.path as osp
 import re
@@ -42,6 +45,7 @@ from typing import Dict, Optional, Union
 import torch
 from mmengine.device import get_device
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.registry import HOOKS, OPTIM_WRAPPERS
@@ -229,10 +233,17 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
         use_fsdp (bool): As ``AmpOptimWrapper``.
         **kwargs: Passed to ``OptimWrapper``.
 
+    Raises:
+        AmpUnsupportedError: on a CPU that cannot run ``dtype`` (see
+            :func:`check_amp_dtype`).
+
     Its ``state_dict()`` records the dtype under ``'amp_dtype'`` (besides the
     ``'loss_scaler'`` of the GPU path), which ``tools/train.py --resume``
     reads to go on in mixed precision.
     """
+
+    #: on a CPU that cannot run the dtype: train in fp32 (True) or raise
+    falls_back_to_fp32 = False
 
     def __init__(self,
                  loss_scale: Union[str, float, dict] = 'dynamic',
@@ -240,6 +251,7 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
                  use_fsdp: bool = False,
                  **kwargs):
         self.device_type = default_amp_device()
+        self.fp32_fallback = False
         if self.device_type != 'cpu':
             super().__init__(loss_scale, dtype, use_fsdp, **kwargs)
             return
@@ -249,7 +261,16 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
                                  f', got {dtype!r}')
             dtype = getattr(torch, dtype)
         dtype = torch.bfloat16 if dtype is None else dtype
-        check_amp_dtype('cpu', dtype)
+        try:
+            check_amp_dtype('cpu', dtype)
+        except AmpUnsupportedError as e:
+            if not self.falls_back_to_fp32:
+                raise
+            print_log(f'mixed precision: {e}. mmhatnet trains this run in '
+                      f'fp32 instead (it was asked for by another tool, '
+                      f'which has made the work dir already).',
+                      logger='current', level=logging.WARNING)
+            self.fp32_fallback, dtype = True, None
         OptimWrapper.__init__(self, **kwargs)
         self._scale_update_param = None
         self.loss_scaler = None  # bf16: no scaling
@@ -281,6 +302,8 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
             state_dict = super().state_dict()
         else:
             state_dict = OptimWrapper.state_dict(self)
+        if self.fp32_fallback:
+            return state_dict  # an fp32 run: --resume goes on in fp32
         state_dict[STATE_KEY] = str(self.cast_dtype or torch.float16
                                     ).replace('torch.', '')
         return state_dict
@@ -295,9 +318,22 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
         OptimWrapper.load_state_dict(self, state_dict)
 
 
+class OtherToolsAmpOptimWrapper(MixedPrecisionOptimWrapper):
+    """What ``optim_wrapper.type='AmpOptimWrapper'`` builds once mmhatnet
+    is imported: mmdet's/mmseg's/mmpretrain's own ``tools/train.py --amp``
+    set that type. It is :class:`MixedPrecisionOptimWrapper`, except on a
+    CPU that cannot run the asked mixed precision (no native bf16, or fp16):
+    there it logs why and trains in fp32, because those tools build the
+    optimizer wrapper only after the runner has made the work dir, too late
+    to stop cleanly. (mmhatnet's ``tools/train.py --amp`` refuses such a
+    CPU before anything is made.)"""
+
+    falls_back_to_fp32 = True
+
+
 OPTIM_WRAPPERS.register_module(module=MixedPrecisionOptimWrapper)
 OPTIM_WRAPPERS.register_module(name='AmpOptimWrapper',
-                               module=MixedPrecisionOptimWrapper, force=True)
+                               module=OtherToolsAmpOptimWrapper, force=True)
 
 
 @HOOKS.register_module()

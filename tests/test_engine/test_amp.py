@@ -10,8 +10,9 @@ from mmengine.registry import OPTIM_WRAPPERS
 
 import mmhatnet.engine.amp as amp
 from mmhatnet.engine import (AmpUnsupportedError, MixedPrecisionOptimWrapper,
-                             autocast_features, enable_amp_test,
-                             enable_amp_training, resolve_amp_dtype)
+                             OtherToolsAmpOptimWrapper, autocast_features,
+                             enable_amp_test, enable_amp_training,
+                             resolve_amp_dtype)
 
 pytestmark = pytest.mark.skipif(
     torch.cuda.is_available(), reason='the CPU path (on a GPU the wrapper is '
@@ -91,6 +92,29 @@ def test_cpu_without_bf16_gets_a_message(monkeypatch):
         _wrapper()
     monkeypatch.setenv(amp.ALLOW_EMULATED_ENV, '1')
     assert resolve_amp_dtype('cpu') == torch.bfloat16
+
+
+def test_other_tools_amp_falls_back_to_fp32_on_a_cpu_without_bf16(
+        monkeypatch):
+    """mmdet's/mmseg's/mmpretrain's own train.py --amp build
+    'AmpOptimWrapper' after the work dir exists: on such a CPU it says why
+    and trains in fp32 rather than stopping halfway."""
+    monkeypatch.setattr(amp, '_cpu_flags', lambda: {'avx2', 'fma'})
+    monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability',
+                        lambda: 'AVX2')
+    monkeypatch.delenv(amp.ALLOW_EMULATED_ENV, raising=False)
+    said = []
+    monkeypatch.setattr(amp, 'print_log', lambda msg, **kw: said.append(msg))
+    model, wrapper = _wrapper('AmpOptimWrapper', loss_scale='dynamic')
+    assert isinstance(wrapper, OtherToolsAmpOptimWrapper)
+    assert len(said) == 1 and 'no native bf16' in said[0] and \
+        'trains this run in fp32' in said[0]
+    with wrapper.optim_context(model):
+        conv = model[0](torch.randn(2, 3, 8, 8))
+    assert conv.dtype == torch.float32
+    wrapper.update_params(model[1](conv).square().mean())
+    # the checkpoint is an fp32 run's: --resume does not turn on bf16
+    assert 'amp_dtype' not in wrapper.state_dict()
 
 
 def test_cpu_with_avx512_bf16_or_amx_runs_bf16(monkeypatch):
