@@ -247,9 +247,15 @@ def count_coco_annotations(data: dict, classes, filter_cfg: Optional[dict],
 
     Returns a dict of counts: ``annotations``, ``kept``, ``crowd``,
     ``ignore_flag``, ``outside``, ``degenerate``, ``unknown_category``,
-    ``orphans`` (of images not in the json), ``images``,
-    ``removed_empty``, ``removed_small``, ``nothing_to_learn`` (images kept
-    whose boxes are all crowd or dropped).
+    ``orphans`` (of images not in the json), ``images``, ``negatives``
+    (images with no annotation at all: legitimate negatives, never a loss,
+    though ``filter_empty_gt`` removes them), ``removed_empty`` (every image
+    ``filter_empty_gt`` removes, negatives included), ``removed_small``,
+    ``nothing_to_learn`` (images kept that have annotations, but all crowd
+    or dropped); and under ``examples`` what was dropped, by kind, so that a
+    user can find it in the file: ``(annotation id, image id, bbox)`` for
+    each dropped annotation (the first :data:`SHOW_BAD` of each kind) and,
+    for ``unknown_category``, ``{category id: count}``.
     """
     names = set(classes)
     cat_ids = {c['id'] for c in data['categories']
@@ -259,29 +265,44 @@ def count_coco_annotations(data: dict, classes, filter_cfg: Optional[dict],
     counts = dict.fromkeys(
         ('annotations', 'kept', 'crowd', 'ignore_flag', 'outside',
          'degenerate', 'unknown_category', 'orphans', 'images',
-         'removed_empty', 'removed_small', 'nothing_to_learn'), 0)
+         'negatives', 'removed_empty', 'removed_small', 'nothing_to_learn'),
+        0)
     counts['images'] = len(images)
-    in_cat, learnable = set(), set()
+    examples = {k: [] for k in ('ignore_flag', 'outside', 'degenerate',
+                                'orphans')}
+    examples['unknown_category'] = {}
+    in_cat, learnable, annotated = set(), set(), set()
+
+    def drop(kind, ann):
+        counts[kind] += 1
+        if len(examples[kind]) < SHOW_BAD:
+            examples[kind].append(
+                (ann.get('id'), ann.get('image_id'), ann.get('bbox')))
+
     for ann in data['annotations']:
         counts['annotations'] += 1
         img = images.get(ann.get('image_id'))
         if img is None:
-            counts['orphans'] += 1
+            drop('orphans', ann)
             continue
+        annotated.add(ann['image_id'])
         if ann.get('category_id') in cat_ids:
             in_cat.add(ann['image_id'])
         if ann.get('ignore', False):
-            counts['ignore_flag'] += 1
+            drop('ignore_flag', ann)
             continue
         x1, y1, w, h = ann['bbox']
         inter_w = max(0, min(x1 + w, img['width']) - max(x1, 0))
         inter_h = max(0, min(y1 + h, img['height']) - max(y1, 0))
         if inter_w * inter_h == 0:
-            counts['outside'] += 1
+            drop('outside', ann)
         elif ann['area'] <= 0 or w < 1 or h < 1:
-            counts['degenerate'] += 1
+            drop('degenerate', ann)
         elif ann['category_id'] not in cat_ids:
             counts['unknown_category'] += 1
+            unknown = examples['unknown_category']
+            unknown[ann['category_id']] = unknown.get(
+                ann['category_id'], 0) + 1
         else:
             counts['kept'] += 1
             if ann.get('iscrowd', False):
@@ -292,19 +313,53 @@ def count_coco_annotations(data: dict, classes, filter_cfg: Optional[dict],
     filtering = not test_mode and filter_cfg
     min_size = filter_cfg.get('min_size', 0) if filtering else 0
     for img_id, img in images.items():
+        negative = img_id not in annotated
+        counts['negatives'] += negative
         if filtering and filter_cfg.get('filter_empty_gt', False) and \
                 img_id not in in_cat:
             counts['removed_empty'] += 1
         elif min(img['width'], img['height']) < min_size:
             counts['removed_small'] += 1
-        elif img_id not in learnable:
+        elif img_id not in learnable and not negative:
             counts['nothing_to_learn'] += 1
+    counts['examples'] = examples
     return counts
 
 
 def _dropped(c: dict) -> int:
     return (c['ignore_flag'] + c['outside'] + c['degenerate'] +
             c['unknown_category'] + c['orphans'])
+
+
+def _lost_images(c: dict, filter_empty_gt: bool) -> int:
+    """Images the run loses: removed or left with nothing to learn from,
+    though they have annotations (negatives are not lost, whether
+    ``filter_empty_gt`` removes them or not)."""
+    removed_negatives = c['negatives'] if filter_empty_gt else 0
+    return (c['removed_empty'] - removed_negatives + c['removed_small'] +
+            c['nothing_to_learn'])
+
+
+def describe_dropped(c: dict) -> str:
+    """Where the dropped annotations are: their ids, images and boxes, and
+    the category ids that are not among the classes."""
+    ex = c['examples']
+    parts = []
+    for kind, what in (('outside', 'no area inside the image'),
+                       ('degenerate', 'area <= 0 or a side < 1'),
+                       ('ignore_flag', 'marked ignore'),
+                       ('orphans', 'image id not in the file')):
+        if ex[kind]:
+            shown = ', '.join(f'id {a} (image {i}, bbox {b})'
+                              for a, i, b in ex[kind])
+            more = (f' and {c[kind] - len(ex[kind])} more'
+                    if c[kind] > len(ex[kind]) else '')
+            parts.append(f'{what}: {shown}{more}')
+    if ex['unknown_category']:
+        ids = ', '.join(f'{k} ({n} annotations)' for k, n in sorted(
+            ex['unknown_category'].items(), key=lambda kv: str(kv[0])))
+        parts.append(f'category ids that are not one of the classes: {ids}')
+    return '; '.join(parts)
 
 
 def describe_counts(key: str, c: dict, num_classes: int) -> str:
@@ -319,7 +374,9 @@ def describe_counts(key: str, c: dict, num_classes: int) -> str:
         f'in the file); {c["images"]} images, {c["removed_empty"]} removed '
         f'by filter_empty_gt (no annotation of the classes), '
         f'{c["removed_small"]} by min_size, {c["nothing_to_learn"]} kept '
-        f'with no box to learn from (crowd or dropped boxes only)')
+        f'with no box to learn from (crowd or dropped boxes only), '
+        f'{c["negatives"]} without any annotation (negatives)' +
+        (f'. Dropped: {describe_dropped(c)}' if _dropped(c) else ''))
 
 
 # ---------------------------------------------------------------- skip
@@ -422,20 +479,27 @@ def _check_annotations(cfg, key, ds, data, options, out) -> None:
             f'({dropped / total:.1%}, more than data_checks.max_dropped='
             f'{limit:g}): {counts["unknown_category"]} of a category that is '
             f'not one of the classes, {counts["outside"] + counts["degenerate"]}'
-            f' with no area; check '
+            f' with no area ({describe_dropped(counts)}); check '
             f'{key}.metainfo.classes against the categories of the json and '
             f'the tool that wrote it, or raise the limit with `--cfg-options '
             f'data_checks.max_dropped=...` if that is intended')
-    lost = counts['removed_empty'] + counts['removed_small'] + \
-        counts['nothing_to_learn']
+    filter_empty_gt = bool(
+        (ds.get('filter_cfg') or {}).get('filter_empty_gt', False))
+    lost = _lost_images(counts, filter_empty_gt)
+    removed_annotated = counts['removed_empty'] - (
+        counts['negatives'] if filter_empty_gt else 0)
     if counts['images'] and not ds.get('test_mode', False) and \
             lost / counts['images'] > limit:
         raise DataCheckError(
-            f'{key}: {lost} of the {counts["images"]} images would give '
-            f'nothing to train on ({lost / counts["images"]:.1%}, more than '
-            f'data_checks.max_dropped={limit:g}): {counts["removed_empty"]} '
-            f'removed by filter_empty_gt, {counts["removed_small"]} by '
+            f'{key}: {lost} of the {counts["images"]} images that have '
+            f'annotations would give nothing to train on '
+            f'({lost / counts["images"]:.1%}, more than '
+            f'data_checks.max_dropped={limit:g}): of the '
+            f'{counts["removed_empty"]} removed by filter_empty_gt, '
+            f'{removed_annotated} have annotations of no class, '
+            f'{counts["removed_small"]} by '
             f'min_size, {counts["nothing_to_learn"]} with only crowd or '
-            f'dropped boxes; check {key}.metainfo.classes and the json, or '
-            f'raise the limit with `--cfg-options data_checks.max_dropped=...`'
-            f' if that is intended')
+            f'dropped boxes ({counts["negatives"]} images without any '
+            f'annotation are negatives and not counted); check '
+            f'{key}.metainfo.classes and the json, or raise the limit with '
+            f'`--cfg-options data_checks.max_dropped=...` if that is intended')

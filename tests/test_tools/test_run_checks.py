@@ -1,7 +1,7 @@
 """What tools/train.py refuses before the work dir exists, with one
 ``error:`` line and exit status 2: command-line mistakes, images that do not
 load, annotations mmdet would drop in bulk, a backbone that does not fit its
-neck (mmhatnet.utils.cli, .data_scan, mmhatnet.models.backbones.fit_check);
+neck (mmhatnet.utils.cli, .data_scan, mmhatnet.apis.fit_check);
 and the same neck check on a model built by any tool."""
 import argparse
 import contextlib
@@ -139,32 +139,19 @@ def test_out_indices_that_do_not_fit_the_neck(toy, monkeypatch, tmp_path):
         "240, 384]); give model.backbone.out_indices one stage per entry")
 
 
-def test_a_built_model_checks_its_neck_at_the_first_forward(toy):
-    """Any tool, any config with type='HATNet': the detector built from the
-    config (no check ran on it) says what to change instead of failing in a
-    conv of the neck."""
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    register_all_modules()
-    cfg = _cfg(toy, 'model.backbone.arch=small')
-    detector = MODELS.build(cfg.model)
+def test_a_model_built_from_a_config_checks_its_neck_first(toy):
+    """The API that builds a config's model (the demo, the export, the FLOP
+    counter) refuses a neck that does not fit before building anything;
+    nothing is checked at the forward (no global hook)."""
+    from mmhatnet.apis import build_config_model
     with pytest.raises(ValueError) as exc:
-        detector.extract_feat(torch.rand(1, 3, 64, 64))
-    assert str(exc.value) == (
-        "the FPN after the HATNet backbone: "
-        "neck.in_channels=[48, 96, 240, 384] does not fit the backbone: "
-        "HATNet(arch='small', out_indices=(0, 1, 2, 3)) gives the stage "
-        "widths [64, 128, 320, 512], so its outputs have [64, 128, 320, 512] "
-        "channels; set neck.in_channels=[64, 128, 320, 512], or use the "
-        "backbone size the neck was written for (model.neck.in_channels in a "
-        "config)")
+        build_config_model(_cfg(toy, 'model.backbone.arch=small'))
+    assert str(exc.value).startswith(
+        "model.neck.in_channels=[48, 96, 240, 384] does not fit the "
+        "backbone: HATNet(arch='small', out_indices=(0, 1, 2, 3))")
+    good = build_config_model(_cfg(toy))
     hooks = torch.nn.modules.module._global_forward_pre_hooks
-    assert len(hooks) == 0  # armed for one module call only
-    # a neck that fits: checked once, then never again
-    good = MODELS.build(_cfg(toy).model)
     assert len(good.extract_feat(torch.rand(1, 3, 64, 64))) == 5
-    assert good.backbone._fit_checked and len(hooks) == 0
-    good.backbone(torch.rand(1, 3, 32, 32))
     assert len(hooks) == 0
 
 
@@ -215,11 +202,13 @@ def _spoil(ann):
     first_of(0)['bbox'][2] = -3.0  # a negative width
     first_of(3)['category_id'] = 999  # not a category
     first_of(4)['bbox'][3] = 0.5  # a height < 1
+    spoiled = [first_of(i)['id'] for i in (0, 4)]
     for a in anns:
         if a['image_id'] == ids[1]:
             a['iscrowd'] = 1  # a crowd-only image
     data['annotations'] = [a for a in anns if a['image_id'] != ids[2]]
     ann.write_text(json.dumps(data))  # image 2 has no annotation left
+    data['spoiled'] = spoiled  # (not in the file)
     return data
 
 
@@ -242,6 +231,14 @@ def test_annotation_counts_are_what_mmdet_keeps(coco):
     assert counts['outside'] == counts['degenerate'] == 1
     assert counts['unknown_category'] == 1 and counts['removed_empty'] == 1
     assert len(dataset) == counts['images'] - counts['removed_empty']
+    # image 2 has no annotation: a negative, which filter_empty_gt removes
+    assert counts['negatives'] == 1
+    # what was dropped is named: annotation ids, their boxes, category ids
+    examples = counts['examples']
+    outside, degenerate = data['spoiled']
+    assert [a for a, _, _ in examples['outside']] == [outside]
+    assert [a for a, _, _ in examples['degenerate']] == [degenerate]
+    assert examples['unknown_category'] == {999: 1}
     # images mmdet keeps with no box to learn from: the crowd-only one, and
     # any whose only box was spoiled
     assert counts['nothing_to_learn'] == sum(
@@ -257,6 +254,27 @@ def test_annotation_counts_are_what_mmdet_keeps(coco):
             f"with area <= 0 or a side < 1, 1 of a category that is not one "
             f"of the 4 classes, 0 marked ignore, 0 of images not in the "
             f"file); 6 images, 1 removed by filter_empty_gt") in text
+    assert f'id {outside} (image ' in text and 'bbox [' in text
+    assert 'category ids that are not one of the classes: 999 (1 ' in text
+
+
+@pytest.mark.parametrize('filter_empty_gt', [True, False])
+def test_images_without_objects_are_negatives_not_losses(coco,
+                                                          filter_empty_gt):
+    """Tiles with no object are legitimate negatives: a set where a third of
+    the images have no annotation passes, and the count says so."""
+    root, ann = coco
+    data = json.loads(ann.read_text())
+    empty = [img['id'] for img in data['images']][:2]
+    data['annotations'] = [a for a in data['annotations']
+                           if a['image_id'] not in empty]
+    ann.write_text(json.dumps(data))
+    out = io.StringIO()
+    cfg = _cfg(root, f'train_dataloader.dataset.filter_cfg.filter_empty_gt='
+                     f'{filter_empty_gt}')
+    scan_datasets(cfg, ['train_dataloader'], out=out)
+    assert '0 kept with no box to learn from (crowd or dropped boxes ' \
+        'only), 2 without any annotation (negatives)' in out.getvalue()
 
 
 def test_a_large_drop_stops_the_run(coco, monkeypatch, tmp_path):
@@ -278,7 +296,8 @@ def test_a_large_drop_stops_the_run(coco, monkeypatch, tmp_path):
         f'error: train_dataloader.dataset: mmdet would drop {dropped} of the '
         f'{total} annotations ({dropped / total:.1%}, more than '
         f'data_checks.max_dropped=0.05): {dropped} of a category that is not '
-        f'one of the classes, 0 with no area; check '
+        f'one of the classes, 0 with no area (category ids that are not one '
+        f'of the classes: 77 ({dropped} annotations)); check '
         f'train_dataloader.dataset.metainfo.classes against the categories')
     assert line.endswith('`--cfg-options data_checks.max_dropped=...` if '
                          'that is intended')
