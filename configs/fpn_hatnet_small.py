@@ -28,15 +28,20 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(in_channels=[64, 128, 320, 512]))
 
+# mmhatnet's opt-ins (see docs/user_guides/own_config.md): the constructor
+# lets the libraries' own `tools/train.py --amp` train on a CPU too, and the
+# checkpoint hook writes checkpoints that a kill cannot leave half-written
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    constructor='MixedPrecisionOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4))
 param_scheduler = [
     dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=max_iters,
          by_epoch=False)
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=8000)
-default_hooks = dict(checkpoint=dict(interval=8000))
+default_hooks = dict(
+    checkpoint=dict(type='AtomicCheckpointHook', interval=8000))
 # inherited: 4 images per GPU
 auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -53,13 +53,18 @@ train_dataloader = dict(batch_size=128)
 val_dataloader = dict(batch_size=128)
 test_dataloader = val_dataloader
 
+# mmhatnet's opt-ins (see docs/user_guides/own_config.md): the constructor
+# lets mmpretrain's own `tools/train.py --amp` train on a CPU too, and the
+# checkpoint hook writes checkpoints that a kill cannot leave half-written
 optim_wrapper = dict(
+    constructor='MixedPrecisionOptimWrapperConstructor',
     optimizer=dict(lr=1e-3),
     paramwise_cfg=dict(
         _delete_=True,
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
         flat_decay_mult=0.0))
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0,
          end=warmup_epochs, convert_to_iter_based=True),

@@ -24,9 +24,14 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(in_channels=[64, 128, 320, 512]))
 
+# mmhatnet's opt-ins (see docs/user_guides/own_config.md): the constructor
+# lets the libraries' own `tools/train.py --amp` train on a CPU too, and the
+# checkpoint hook writes checkpoints that a kill cannot leave half-written
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    constructor='MixedPrecisionOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4))
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 # inherited: 12 epochs, LinearLR warm-up (500 iters) + MultiStepLR [8, 11],
 # 2 images per GPU, auto_scale_lr.base_batch_size=16

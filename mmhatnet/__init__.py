@@ -1,37 +1,33 @@
 """mmhatnet: HAT-Net as an OpenMMLab backbone.
 
 ``import mmhatnet`` (or ``custom_imports = dict(imports=['mmhatnet'])`` in a
-config):
+config) only adds; it replaces nothing the host process has (no mmengine
+entry is overwritten, no function of another library is wrapped, no import
+hook or global module hook is installed). It registers:
 
-* registers ``HATNet`` in mmengine's root ``MODELS`` registry, which the
-  registries of mmdet, mmseg and mmpretrain fall back to, so ``type='HATNet'``
-  builds under each of their default scopes, with any subset installed;
-* lets mmengine's own checkpoints (``--resume``, ``load_from``) load under
-  torch >= 2.6's ``weights_only=True`` default, by allowlisting exactly the
-  types they hold (see :mod:`mmhatnet.utils.checkpoint_safety`);
-* makes mmengine's checkpoint writes atomic (a kill or a full disk never
-  leaves a half-written ``epoch_N.pth`` or ``last_checkpoint``) and registers
-  ``PreemptionHook`` (save and exit on SIGTERM), see :mod:`mmhatnet.engine`;
-* registers ``MixedPrecisionOptimWrapper`` (also as ``AmpOptimWrapper``), so
-  that ``--amp`` trains on a CPU too (see :mod:`mmhatnet.engine.amp`);
-* lets mmengine resolve ``_base_ = 'mmhatnet::<folder>/<config>.py'`` in
-  configs read after it (see :mod:`mmhatnet.utils.mim`);
-* gives our classifiers names in mmpretrain (``get_model('hatnet-small_in1k',
-  pretrained=FILE)``), and lets mmengine's ``load_checkpoint`` read the
-  released HAT-Net files (see :mod:`mmhatnet.utils.model_hub`);
-* registers the layer-wise lr decay optimizer constructor
-  (:mod:`mmhatnet.engine`).
+* ``HATNet`` in mmengine's root ``MODELS`` registry, which the registries of
+  mmdet, mmseg and mmpretrain fall back to, so ``type='HATNet'`` builds under
+  each of their default scopes, with any subset installed;
+* what a config may opt into, under names of their own
+  (:mod:`mmhatnet.engine`): ``AtomicCheckpointHook`` and the
+  ``atomic_local`` file backend, ``PreemptionHook``,
+  ``MixedPrecisionOptimWrapper`` with its constructor, ``FeatureAutocastHook``
+  and the layer-wise lr decay constructor;
+* the checkpoint scheme ``hatnet://`` (the released ImageNet weights,
+  converted on load) and our classifiers' names in mmpretrain's model hub
+  (:mod:`mmhatnet.utils.model_hub`);
+* the ``mmhatnet::`` config scope (:mod:`mmhatnet.utils.mim`);
+* the types of mmengine's own checkpoints in torch's ``weights_only``
+  allowlist (:mod:`mmhatnet.utils.checkpoint_safety`).
 """
-from .engine import use_atomic_checkpoints  # also registers AMP and lr decay
+from . import engine  # noqa: F401  (registers the opt-in hooks and wrappers)
 from .models import HATNet  # noqa: F401  (registers the backbone)
 from .utils import allow_mmengine_checkpoints
 from .utils.mim import register_mmhatnet_scope
-from .utils.model_hub import (register_model_hub_when_imported,
-                              register_official_checkpoint_loader)
+from .utils.model_hub import register_model_hub, register_released_scheme
 from .version import __version__  # noqa: F401
 
 allow_mmengine_checkpoints()
-use_atomic_checkpoints()
 register_mmhatnet_scope()
-register_official_checkpoint_loader()
-register_model_hub_when_imported()
+register_released_scheme()
+register_model_hub()

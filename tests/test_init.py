@@ -10,15 +10,17 @@ REGISTRATION = {
     'mmhatnet', 'mmhatnet.version',
     # the backbone, registered in mmengine's MODELS
     'mmhatnet.models', 'mmhatnet.models.backbones',
-    'mmhatnet.models.backbones.hatnet', 'mmhatnet.models.backbones.fit_check',
+    'mmhatnet.models.backbones.hatnet',
     'mmhatnet.models.layers', 'mmhatnet.models.layers.attention',
     'mmhatnet.models.layers.block', 'mmhatnet.models.utils',
     'mmhatnet.models.utils.official_checkpoint',
-    'mmhatnet.models.utils.state_dict',
-    # atomic checkpoints, PreemptionHook, the AMP wrapper, lr decay
+    'mmhatnet.models.utils.state_dict', 'mmhatnet.models.utils.torch_compat',
+    # the opt-ins: atomic checkpoints, PreemptionHook, the AMP wrapper and
+    # its constructor, lr decay
     'mmhatnet.engine', 'mmhatnet.engine.amp', 'mmhatnet.engine.atomic_io',
     'mmhatnet.engine.layer_decay', 'mmhatnet.engine.preemption',
-    # the weights_only allowlist, mmhatnet:: bases, the model index
+    # the weights_only allowlist, mmhatnet:: bases, hatnet:// and the names
+    # in mmpretrain's model hub
     'mmhatnet.utils', 'mmhatnet.utils.checkpoint_safety',
     'mmhatnet.utils.mim', 'mmhatnet.utils.model_hub',
 }

@@ -9,7 +9,7 @@
 import argparse
 import os
 
-from mmhatnet.apis import (add_preemption_hook, build_runner,
+from mmhatnet.apis import (add_robust_hooks, build_runner,
                            check_before_training, load_run_config,
                            release_distributed)
 from mmhatnet.engine import AmpUnsupportedError, enable_amp_training
@@ -71,7 +71,7 @@ def main():
         check_before_training(cfg, loaders)
     except ValueError as e:  # DataCheckError included
         exit_with_error(e)
-    add_preemption_hook(cfg)  # on SIGTERM: checkpoint, exit 143
+    add_robust_hooks(cfg)  # atomic checkpoints; on SIGTERM: save, exit 143
 
     runner = build_runner(cfg)
     if amp:

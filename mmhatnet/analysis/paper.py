@@ -39,6 +39,8 @@ reproduces a row is :mod:`.zoo`'s, not the paper's.
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from mmhatnet.utils.model_hub import RELEASED_WEIGHTS, SIZES
+
 PAPER_TITLE = 'Vision Transformers with Hierarchical Attention'
 PAPER_URL = 'https://doi.org/10.1007/s11633-024-1393-8'
 PAPER_CITATION = (
@@ -46,15 +48,9 @@ PAPER_CITATION = (
     'Transformers with Hierarchical Attention. Machine Intelligence Research '
     '21(4):670-683, 2024. doi:10.1007/s11633-024-1393-8')
 CODE_URL = 'https://github.com/yun-liu/HAT-Net'
-SIZES = ('tiny', 'small', 'medium', 'large')
 # the released ImageNet-1k weights, as the HAT-Net README links them (v2.0;
-# the older TransCNN v1 release is an earlier, different model);
-# there are no released detection / segmentation weights
-IMAGENET_WEIGHTS = {
-    size: 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/'
-    f'HAT-Net_{size.capitalize()}.pth'
-    for size in SIZES
-}
+# the older TransCNN v1 release is an earlier, different model)
+IMAGENET_WEIGHTS = RELEASED_WEIGHTS
 
 # input (H, W) each table's FLOPs were computed at (Table 1 has none)
 TABLE_INPUT_SIZES = {1: None, 2: (224, 224), 3: (512, 512), 4: (800, 1280)}

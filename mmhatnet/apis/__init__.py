@@ -12,11 +12,11 @@ from .released import (check_released_fits_config, load_released_classifier,
 from .runner import (build_runner, enable_visualization, load_run_config,
                      prepare_cpu_distributed, release_distributed,
                      write_test_results)
-from .train_checks import (add_preemption_hook, check_before_training,
+from .train_checks import (add_robust_hooks, check_before_training,
                            check_model)
 
 __all__ = [
-    'SCOPES', 'add_preemption_hook', 'build_config_model', 'build_runner',
+    'SCOPES', 'add_robust_hooks', 'build_config_model', 'build_runner',
     'check_before_training', 'check_model', 'check_released_fits_config',
     'enable_visualization', 'load_released_classifier', 'load_run_config',
     'model_registry', 'prepare_cpu_distributed', 'read_model_config',

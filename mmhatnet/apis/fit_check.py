@@ -7,20 +7,16 @@ have 96 channels"); ``out_indices`` that give fewer maps than the neck takes
 fail on a bare ``assert len(inputs) == len(self.in_channels)``. These checks
 say instead which setting to change, in two places:
 
-* :func:`check_model_config`, on the config, before anything is built (the
-  tools run it before the work dir exists);
-* :func:`arm_fit_check`, from :meth:`HATNet.forward`, for any model with a
-  HAT-Net backbone however it was built (users' own configs and tools): the
-  first module called with the tuple the backbone just returned is the
-  module that consumes it (the neck, in mmdet/mmseg/mmpretrain's
-  ``extract_feat``), and its ``in_channels`` are compared with the real
-  widths. The backbone cannot see its neck otherwise: a module has no link
-  to its parent, and the hook sees it at its first call, before its forward
-  can fail. The global pre-hook is installed for that one module call only.
+where a config is read: :func:`check_model_config`, before anything is
+built (``tools/train.py`` runs it before the work dir exists, and so does
+:func:`~mmhatnet.apis.build_config_model`). The backbone itself cannot see
+its neck (a module has no link to its parent), and no global hook watches
+the first forward for it: a plugin must not change how the host process
+runs other models.
 """
 from typing import List, Optional, Sequence
 
-import torch
+from ..models import HATNet
 
 ARCH_PATH = 'model.backbone'
 
@@ -58,7 +54,6 @@ def check_model_config(model: dict) -> None:
     """Raise ``ValueError`` if the ``model`` config has a HAT-Net backbone
     whose outputs do not fit its neck (or, without a neck, an mmseg
     ``decode_head``). Builds nothing; other configs pass untouched."""
-    from .hatnet import HATNet
     if not isinstance(model, dict):
         return
     backbone = model.get('backbone')
@@ -103,32 +98,3 @@ def check_model_config(model: dict) -> None:
                             described, out_indices)
         if problem:
             raise ValueError(problem)
-
-
-def arm_fit_check(backbone, outs: tuple) -> None:
-    """Check the ``in_channels`` of the next module called with ``outs``
-    (HAT-Net's output tuple) against their widths; see the module doc."""
-    handle = None
-
-    def pre_hook(module, args):
-        handle.remove()
-        if not args or args[0] is not outs:
-            return None  # not a consumer of the tuple (e.g. a bare backbone)
-        backbone._fit_checked = True
-        in_channels = getattr(module, 'in_channels', None)
-        if not isinstance(in_channels, (list, tuple)) or not all(
-                isinstance(c, int) for c in in_channels):
-            return None
-        widths = [o.shape[1] for o in outs]
-        problem = _mismatch(
-            'neck', in_channels, widths,
-            _describe(backbone.arch, backbone.arch_zoo, backbone.out_indices),
-            backbone.out_indices)
-        if problem:
-            raise ValueError(f'the {type(module).__name__} after the HATNet '
-                             f'backbone: {problem} (model.neck.in_channels in '
-                             f'a config)')
-        return None
-
-    handle = torch.nn.modules.module.register_module_forward_pre_hook(
-        pre_hook)

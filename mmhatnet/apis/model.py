@@ -75,8 +75,16 @@ def build_config_model(cfg: Config) -> nn.Module:
     random weights: the backbone's ``init_cfg`` is dropped (no download; the
     caller loads what it needs) and ``init_weights`` is not called. A
     top-level ``data_preprocessor`` (mmpretrain's configs) goes into the
-    model, as mmpretrain's runner puts it."""
+    model, as mmpretrain's runner puts it.
+
+    Raises:
+        ValueError: a HAT-Net backbone whose widths do not fit the neck's
+            ``in_channels`` (:func:`~mmhatnet.apis.fit_check.check_model_config`).
+    """
     from mmengine.registry import DefaultScope
+
+    from .fit_check import check_model_config
+    check_model_config(cfg.model)
     scope = cfg.default_scope
     registry = model_registry(scope)
     model_cfg = cfg.model.copy()

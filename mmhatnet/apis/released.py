@@ -1,22 +1,25 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
 """Evaluating a released HAT-Net ImageNet checkpoint (official key names,
 backbone and classifier) with one of our ``hatnet_*_in1k`` classifier
-configs, converted on the fly: what ``tools/test.py``, ``tools/demo.py`` and
-the ONNX export do with such a file."""
+configs: what ``tools/test.py``, ``tools/demo.py`` and the ONNX export do
+with such a file. It is read and converted by the one loader of released
+files, ``hatnet://`` (:func:`mmhatnet.utils.model_hub.load_from_hatnet_release`),
+and checked against the model here, with messages that say what to change."""
 from typing import Optional
 
 import torch
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 
-from ..models.utils import (convert_official_hatnet, is_official_state_dict,
-                            load_state_dict)
+from ..models.utils import is_official_state_dict
+from ..utils.model_hub import load_from_hatnet_release
 
 
 def released_state_dict(checkpoint: str) -> Optional[dict]:
-    """The state dict of ``checkpoint`` if it is a released (official)
-    HAT-Net ImageNet checkpoint, else ``None`` (an mmengine checkpoint, which
-    the runner loads itself). Paths and URLs; read with ``weights_only``."""
+    """The state dict of ``checkpoint`` converted to a classifier's names
+    (``backbone.*``, ``head.fc.*``) if it is a released (official) HAT-Net
+    ImageNet checkpoint, else ``None`` (an mmengine checkpoint, which the
+    runner loads itself). Paths and URLs; read with ``weights_only``."""
     if not checkpoint.startswith(('http://', 'https://')):
         try:  # cheap look at the keys, without reading the tensors
             ckpt = torch.load(checkpoint, map_location='cpu', mmap=True,
@@ -29,8 +32,10 @@ def released_state_dict(checkpoint: str) -> Optional[dict]:
                     k[len('module.'):] if k.startswith('module.') else k: 0
                     for k in keys}):
                 return None
-    state_dict = load_state_dict(checkpoint)
-    return state_dict if is_official_state_dict(state_dict) else None
+    try:
+        return load_from_hatnet_release(checkpoint)['state_dict']
+    except ValueError:
+        return None  # not a released file
 
 
 def _released_needs_classifier(checkpoint: str) -> str:
@@ -53,18 +58,18 @@ def check_released_fits_config(cfg, checkpoint: str) -> None:
 def load_released_classifier(model: torch.nn.Module, state_dict: dict,
                              checkpoint: str) -> None:
     """Load a released HAT-Net checkpoint (backbone and ImageNet classifier,
-    official names) into an mmpretrain ``ImageClassifier`` built from one of
-    our ``hatnet_*_in1k`` configs, so that it evaluates without training."""
+    as :func:`released_state_dict` converted it) into an mmpretrain
+    ``ImageClassifier`` built from one of our ``hatnet_*_in1k`` configs, so
+    that it evaluates without training."""
     if is_model_wrapper(model):  # DDP under --launcher pytorch/slurm
         model = model.module
     if not (hasattr(model, 'backbone') and hasattr(model, 'head')
             and hasattr(getattr(model, 'head'), 'fc')):
         raise ValueError(_released_needs_classifier(checkpoint))
-    converted = convert_official_hatnet(state_dict, with_head=True)
-    backbone = {k[len('backbone.'):]: v for k, v in converted.items()
+    backbone = {k[len('backbone.'):]: v for k, v in state_dict.items()
                 if k.startswith('backbone.')}
     model.backbone.check_state_dict(backbone, checkpoint)
-    head = {k[len('head.fc.'):]: v for k, v in converted.items()
+    head = {k[len('head.fc.'):]: v for k, v in state_dict.items()
             if k.startswith('head.fc.')}
     own = model.head.fc
     if head['weight'].shape != own.weight.shape:

@@ -23,26 +23,33 @@ def check_before_training(cfg, loaders) -> None:
 
 def check_model(cfg) -> None:
     """The config-level model checks of
-    :func:`mmhatnet.models.backbones.fit_check.check_model_config` (HAT-Net
+    :func:`mmhatnet.apis.fit_check.check_model_config` (HAT-Net
     arguments, neck ``in_channels``); raises ``ValueError``."""
-    from mmhatnet.models.backbones.fit_check import check_model_config
+    from .fit_check import check_model_config
     try:
         check_model_config(cfg.get('model'))
     except TypeError as e:
         raise ValueError(f'model.backbone: {e}') from None
 
 
-def add_preemption_hook(cfg) -> None:
-    """Add :class:`~mmhatnet.engine.PreemptionHook` to ``cfg.custom_hooks``
-    (once)."""
+def add_robust_hooks(cfg) -> None:
+    """What ``tools/train.py`` turns on for any config it runs (the opt-ins
+    of :mod:`mmhatnet.engine`, see docs/user_guides/own_config.md):
+    :class:`~mmhatnet.engine.PreemptionHook` in ``cfg.custom_hooks`` (once),
+    and mmengine's plain ``CheckpointHook`` made an
+    :class:`~mmhatnet.engine.AtomicCheckpointHook` (its arguments kept)."""
     hooks = list(cfg.get('custom_hooks') or [])
     if not any(isinstance(h, dict) and str(h.get('type', '')).split('.')[-1]
                == 'PreemptionHook' for h in hooks):
         hooks.append(dict(type='PreemptionHook'))
     cfg.custom_hooks = hooks
+    checkpoint = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if isinstance(checkpoint, dict) and str(checkpoint.get(
+            'type', '')).split('.')[-1] == 'CheckpointHook':
+        checkpoint['type'] = 'AtomicCheckpointHook'
 
 
 __all__ = [
-    'DataCheckError', 'add_preemption_hook', 'check_before_training',
+    'DataCheckError', 'add_robust_hooks', 'check_before_training',
     'check_model'
 ]

@@ -22,13 +22,16 @@ on gpu, npu, mlu or musa``), after the runner has made the work dir.
   significant bits) would be off by up to 4 pixels at 1000.
 
 ``import mmhatnet`` registers it in mmengine's root ``OPTIM_WRAPPERS`` under
-its own name, and :class:`OtherToolsAmpOptimWrapper` (the same class, but it
-falls back to fp32 where the CPU cannot run bf16) under ``AmpOptimWrapper``
-(replacing mmengine's entry, not mmengine's class), so that mmdet's/mmseg's/
-mmpretrain's own ``tools/train.py --amp``, which set
-``optim_wrapper.type='AmpOptimWrapper'``, train a config with
-``custom_imports=dict(imports=['mmhatnet'])`` on a CPU too; on a GPU nothing
-changes for them.
+its own name, which our ``tools/train.py --amp`` selects. mmengine's
+``AmpOptimWrapper`` stays what it is. The libraries' own ``tools/train.py
+--amp`` set ``optim_wrapper.type='AmpOptimWrapper'``; a config that wants
+them to train on a CPU too opts in with one line (our configs have it)::
+
+    optim_wrapper = dict(constructor='MixedPrecisionOptimWrapperConstructor')
+
+:class:`MixedPrecisionOptimWrapperConstructor` then builds
+:class:`OtherToolsAmpOptimWrapper` for that type; every other config of the
+process builds mmengine's class.
 
 Inference (the validation and test loops, the G1/G2 sweep, the demo) runs
 the feature extractor under autocast on every device, heads in fp32, for
@@ -47,8 +50,10 @@ from mmengine.device import get_device
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.optim import AmpOptimWrapper, OptimWrapper
-from mmengine.registry import HOOKS, OPTIM_WRAPPERS
+from mmengine.optim import (AmpOptimWrapper, DefaultOptimWrapperConstructor,
+                            OptimWrapper)
+from mmengine.registry import (HOOKS, OPTIM_WRAPPER_CONSTRUCTORS,
+                               OPTIM_WRAPPERS)
 
 #: the names of the command-line flags (``--amp-dtype``) and their dtypes
 AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -319,9 +324,9 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
 
 
 class OtherToolsAmpOptimWrapper(MixedPrecisionOptimWrapper):
-    """What ``optim_wrapper.type='AmpOptimWrapper'`` builds once mmhatnet
-    is imported: mmdet's/mmseg's/mmpretrain's own ``tools/train.py --amp``
-    set that type. It is :class:`MixedPrecisionOptimWrapper`, except on a
+    """What ``optim_wrapper.type='AmpOptimWrapper'`` builds under
+    :class:`MixedPrecisionOptimWrapperConstructor`: mmdet's/mmseg's/
+    mmpretrain's own ``tools/train.py --amp`` set that type. It is :class:`MixedPrecisionOptimWrapper`, except on a
     CPU that cannot run the asked mixed precision (no native bf16, or fp16):
     there it logs why and trains in fp32, because those tools build the
     optimizer wrapper only after the runner has made the work dir, too late
@@ -332,8 +337,30 @@ class OtherToolsAmpOptimWrapper(MixedPrecisionOptimWrapper):
 
 
 OPTIM_WRAPPERS.register_module(module=MixedPrecisionOptimWrapper)
-OPTIM_WRAPPERS.register_module(name='AmpOptimWrapper',
-                               module=OtherToolsAmpOptimWrapper, force=True)
+
+
+def amp_on_any_device(optim_wrapper_cfg: dict) -> dict:
+    """``optim_wrapper_cfg`` with mmengine's ``type='AmpOptimWrapper'``
+    turned into :class:`OtherToolsAmpOptimWrapper`; other types unchanged."""
+    cfg = dict(optim_wrapper_cfg)
+    if cfg.get('type') in ('AmpOptimWrapper', AmpOptimWrapper):
+        cfg['type'] = OtherToolsAmpOptimWrapper
+    return cfg
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class MixedPrecisionOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """mmengine's default constructor, except that
+    ``type='AmpOptimWrapper'`` (what the libraries' ``--amp`` sets) builds
+    :class:`OtherToolsAmpOptimWrapper`: on a GPU that is mmengine's wrapper,
+    on a CPU bf16 autocast of the feature extractor (fp32 with a warning
+    where the CPU has no native bf16). The opt-in of a config::
+
+        optim_wrapper = dict(constructor='MixedPrecisionOptimWrapperConstructor')
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg=None):
+        super().__init__(amp_on_any_device(optim_wrapper_cfg), paramwise_cfg)
 
 
 @HOOKS.register_module()

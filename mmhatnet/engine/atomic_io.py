@@ -1,5 +1,6 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
-"""Checkpoints that a kill or a full disk cannot leave half-written.
+"""Checkpoints that a kill or a full disk cannot leave half-written, opted
+into by a config.
 
 mmengine 0.10.7 writes in place: ``LocalBackend.put`` opens ``epoch_N.pth``
 with ``'wb'`` and writes the bytes, and ``CheckpointHook`` writes
@@ -9,25 +10,26 @@ final name; an empty or cut ``last_checkpoint`` then makes ``--resume`` fail,
 and a full disk leaves a truncated ``epoch_N.pth`` that looks like a
 checkpoint.
 
-Two registrations, made by ``import mmhatnet`` (so they also apply to a
-config run by another tool with ``custom_imports=dict(imports=['mmhatnet'])``),
-make every such write a temporary file in the same folder that is flushed,
-fsynced and renamed over the final name (``os.replace`` is atomic on POSIX):
+``import mmhatnet`` adds two registrations under names of their own and
+replaces nothing (mmengine's ``local`` backend and ``CheckpointHook`` stay
+what they are for every other run of the process):
 
-* :class:`AtomicLocalBackend` replaces mmengine's local file backend
-  (``register_backend('local', ..., prefixes='', force=True)``): it is what
-  ``save_checkpoint`` and every other ``mmengine.fileio`` write to a local
-  path use. Reads are unchanged.
-* :class:`CheckpointHook` (registered under mmengine's own name, so the
-  ``default_hooks.checkpoint`` of every config builds it) is mmengine's hook
-  with the ``last_checkpoint`` write made atomic the same way.
+* :class:`AtomicLocalBackend`, the file backend ``'atomic_local'`` (no
+  prefixes: it is used only where ``backend_args=dict(backend=
+  'atomic_local')`` asks for it), whose writes are a temporary file in the
+  same folder that is flushed, fsynced and renamed over the final name
+  (``os.replace`` is atomic on POSIX). Reads are mmengine's.
+* :class:`AtomicCheckpointHook`, mmengine's ``CheckpointHook`` that saves
+  through that backend and writes ``last_checkpoint`` the same way. A config
+  opts in with one line (our configs have it)::
+
+      default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 
 A reader therefore sees either the previous file or the complete new one.
 After a SIGKILL a hidden ``.<name>.<host>-<pid>.<random>.tmp`` file may be
 left; the next successful write of the same name on that host removes it once
 its writer is dead. Temporary files of live writers are left alone: in a
-distributed run several ranks can write the same name (mmengine's test-time
-JSON log) at the same moment.
+distributed run several ranks can write the same name at the same moment.
 """
 import errno
 import glob
@@ -40,10 +42,14 @@ from typing import Union
 
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend, register_backend
-from mmengine.hooks import CheckpointHook as _MMEngineCheckpointHook
+from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
 CHUNK = 1 << 20  # bytes per write() call
+#: the name of :class:`AtomicLocalBackend` in mmengine's file backends
+BACKEND = 'atomic_local'
+#: what a checkpoint write passes to mmengine to go through it
+ATOMIC_BACKEND_ARGS = dict(backend=BACKEND)
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -143,6 +149,7 @@ def _remove(path: str) -> None:
         pass
 
 
+@register_backend(BACKEND)
 class AtomicLocalBackend(LocalBackend):
     """mmengine's local file backend with atomic ``put`` / ``put_text``."""
 
@@ -164,15 +171,25 @@ class _RedirectWorkDir:
         return getattr(self._runner, name)
 
 
-class CheckpointHook(_MMEngineCheckpointHook):
-    """mmengine's ``CheckpointHook`` with an atomic ``last_checkpoint``.
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` whose writes cannot be left half-done.
 
-    mmengine's hook writes ``<work_dir>/last_checkpoint`` in place right after
-    the checkpoint. Here it writes it into a private folder of the work dir
-    instead (the rest of its work, checkpoint included, goes where it always
-    does), and the file is then moved over ``<work_dir>/last_checkpoint`` with
-    :func:`atomic_write`.
+    Same arguments as ``CheckpointHook``. Checkpoints go through
+    :class:`AtomicLocalBackend` unless ``backend_args`` names another
+    backend (a remote store has its own semantics); ``last_checkpoint``,
+    which mmengine writes in place right after the checkpoint, is written
+    into a private folder of the work dir instead and then moved over
+    ``<work_dir>/last_checkpoint`` with :func:`atomic_write`.
     """
+
+    def __init__(self, *args, backend_args=None, out_dir=None, **kwargs):
+        local = out_dir is None or '://' not in str(out_dir)
+        if backend_args is None and local and kwargs.get(
+                'file_client_args') is None:
+            backend_args = dict(ATOMIC_BACKEND_ARGS)
+        super().__init__(
+            *args, backend_args=backend_args, out_dir=out_dir, **kwargs)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         if not is_main_process():
@@ -190,11 +207,3 @@ class CheckpointHook(_MMEngineCheckpointHook):
             shutil.rmtree(private, ignore_errors=True)
         for stale in glob.glob(osp.join(runner.work_dir, '.ckpt_hook.*')):
             shutil.rmtree(stale, ignore_errors=True)  # of a killed run
-
-
-def use_atomic_checkpoints() -> None:
-    """Register :class:`AtomicLocalBackend` for local paths and
-    :class:`CheckpointHook` under mmengine's hook name (idempotent)."""
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    HOOKS.register_module(
-        name='CheckpointHook', module=CheckpointHook, force=True)

@@ -13,8 +13,9 @@ from typing import List, Sequence, Tuple
 import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
-from mmengine.optim import DefaultOptimWrapperConstructor
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+from .amp import MixedPrecisionOptimWrapperConstructor
 
 DECAY_TYPES = ('layer_wise', 'stage_wise')
 PARAMWISE_KEYS = ('layer_decay_rate', 'decay_type', 'flat_decay_mult')
@@ -55,8 +56,10 @@ def hatnet_layer_depth(name: str, depths: Sequence[int],
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
-class HATNetLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
-    """Layer-wise lr decay for a model whose ``backbone`` is a HATNet.
+class HATNetLayerDecayOptimWrapperConstructor(
+        MixedPrecisionOptimWrapperConstructor):
+    """Layer-wise lr decay for a model whose ``backbone`` is a HATNet (and,
+    as its base, the libraries' ``--amp`` on a CPU too).
 
     A parameter at depth ``d`` of ``D`` (:func:`hatnet_layer_depth`) gets
     ``lr * layer_decay_rate ** (D - 1 - d)``: the neck and heads the base

@@ -17,7 +17,7 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import BaseLoop
 
-from .atomic_io import atomic_write
+from .atomic_io import ATOMIC_BACKEND_ARGS, atomic_write
 
 # the status of a process ended by SIGTERM as a shell reports it (128 + 15):
 # what Slurm records for a terminated step, and the value a site lists in
@@ -180,7 +180,8 @@ class PreemptionHook(Hook):
         filename = f'iter_{done}.pth'
         runner.save_checkpoint(
             runner.work_dir, filename, save_optimizer=True,
-            save_param_scheduler=True, meta=meta, by_epoch=False)
+            save_param_scheduler=True, meta=meta, by_epoch=False,
+            backend_args=ATOMIC_BACKEND_ARGS)
         if is_main_process():
             path = osp.join(runner.work_dir, filename)
             atomic_write(path, osp.join(runner.work_dir, 'last_checkpoint'))

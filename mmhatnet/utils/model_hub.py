@@ -1,149 +1,101 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
-"""Our classifiers by name in mmpretrain, with the released files as
-``pretrained``.
+"""The released HAT-Net ImageNet weights, by name, for mmengine and mmpretrain.
 
-* :func:`register_model_hub` adds our ``model-index.yml`` to mmpretrain's
-  ``ModelHub``, so that ``mmpretrain.get_model('hatnet-small_in1k')``,
-  ``list_models('*hatnet*')`` and
-  ``ImageClassificationInferencer('hatnet-small_in1k')`` find our
-  ``hatnet_*_in1k`` configs.
-* mmpretrain (``get_model(..., pretrained=FILE)``), mmengine's runner
-  (``load_from``) and the inferencers load weights with mmengine's
-  ``load_checkpoint``, which knows nothing of the released HAT-Net files'
-  module names. :func:`register_official_checkpoint_loader` puts a loader in
-  front of mmengine's local-file and http(s) loaders that hands on every
-  file unchanged, except one whose keys are all keys of a released HAT-Net
-  ImageNet checkpoint: that one is converted
-  (:func:`~mmhatnet.models.utils.convert_official_hatnet`, ``backbone.*`` and
-  ``head.fc.*``), exactly as ``tools/test.py`` converts it.
+Both are additions to the host process; nothing of mmengine's or
+mmpretrain's is wrapped or replaced.
+
+* :func:`load_from_hatnet_release` is mmengine's checkpoint scheme
+  ``hatnet://``: ``load_checkpoint(model, 'hatnet://small')`` reads the
+  official release of that size (``hatnet://PATH_OR_URL`` a file in the
+  released format) and converts it to a classifier's names (``backbone.*``
+  and ``head.fc.*``, :func:`~mmhatnet.models.utils.convert_official_hatnet`).
+  Every other path and URL still goes to mmengine's own loaders, unchanged.
+* :func:`register_model_hub` adds our ``hatnet_*_in1k`` classifiers to
+  mmpretrain's ``ModelHub`` (``get_model('hatnet-small_in1k',
+  pretrained=True)``, ``list_models('*hatnet*')``, the inferencers), their
+  weights given as ``hatnet://<size>`` so that they load converted.
 """
-import functools
-import importlib.abc
-import importlib.util
 import os.path as osp
-import sys
 import warnings
-from typing import Optional
+from importlib.util import find_spec
 
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from ..models.utils.official_checkpoint import (convert_official_hatnet,
+                                                is_official_state_dict,
+                                                load_state_dict,
+                                                official_keys_not_understood)
 from .mim import mim_root
 
-_registered = {'hub': False, 'loader': False}
+SCHEME = 'hatnet://'
+SIZES = ('tiny', 'small', 'medium', 'large')
+#: the released ImageNet-1k weights (v2.0 of github.com/yun-liu/HAT-Net;
+#: there are no released detection or segmentation weights)
+RELEASED_WEIGHTS = {
+    size: 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/'
+    f'HAT-Net_{size.capitalize()}.pth'
+    for size in SIZES
+}
+_hub = {'registered': False}
 
 
-def official_to_mmengine(checkpoint) -> Optional[dict]:
-    """``{'state_dict': ..., 'meta': ...}`` in our names if ``checkpoint``
-    (as ``torch.load`` returned it) is a released HAT-Net checkpoint, else
-    ``None``."""
-    import torch
+def released_location(name: str) -> str:
+    """``'small'`` -> the release URL of HAT-Net-Small; a ``hatnet://``
+    prefix is dropped; any other path or URL is returned as it is."""
+    if name.startswith(SCHEME):
+        name = name[len(SCHEME):]
+    return RELEASED_WEIGHTS.get(name.lower(), name)
 
-    from mmhatnet.models.utils.official_checkpoint import (
-        convert_official_hatnet, is_official_state_dict,
-        official_keys_not_understood)
-    if not isinstance(checkpoint, dict):
-        return None
-    state_dict = checkpoint
-    for wrapper in ('state_dict', 'model'):
-        if isinstance(checkpoint.get(wrapper), dict):
-            state_dict = checkpoint[wrapper]
-            break
-    if not state_dict or not all(torch.is_tensor(v)
-                                 for v in state_dict.values()):
-        return None
-    state_dict = {
-        k[len('module.'):] if k.startswith('module.') else k: v
-        for k, v in state_dict.items()
-    }
+
+def load_from_hatnet_release(filename: str, map_location=None) -> dict:
+    """mmengine's loader of ``hatnet://<size | path | URL>``: the released
+    checkpoint as ``{'state_dict': <classifier names>, 'meta': ...}``.
+
+    Raises:
+        ValueError: the file is not a released HAT-Net ImageNet checkpoint
+            (an mmengine checkpoint is loaded without the prefix).
+    """
+    location = released_location(filename)
+    state_dict = load_state_dict(location, map_location or 'cpu')
     if not is_official_state_dict(state_dict) or official_keys_not_understood(
             state_dict):
-        return None  # ours, or another model's (a ViT has blocks.* too)
-    return dict(
-        state_dict=convert_official_hatnet(state_dict, with_head=True),
-        meta=dict(converted_from='released HAT-Net checkpoint'))
+        raise ValueError(
+            f'{location!r} is not a released HAT-Net ImageNet checkpoint '
+            f'(official key names patch_embed.*, blocks.*, classifier.*), so '
+            f'{SCHEME} cannot convert it; load a checkpoint in mmhatnet\'s '
+            f'own names without the {SCHEME} prefix')
+    return dict(state_dict=convert_official_hatnet(state_dict, with_head=True),
+                meta=dict(converted_from=location))
 
 
-def register_official_checkpoint_loader() -> None:
-    """Let mmengine's ``load_checkpoint`` read released HAT-Net files (local
-    or http(s)) into models with a HAT-Net ``backbone`` (see the module
-    doc). Idempotent."""
-    if _registered['loader']:
-        return
-    schemes = CheckpointLoader._schemes
-    local, http = schemes[''], schemes['http://']
-
-    def wrap(loader):
-        @functools.wraps(loader)  # keeps the name mmengine logs
-        def load(filename, map_location=None, *args, **kw):
-            checkpoint = loader(filename, map_location, *args, **kw)
-            return official_to_mmengine(checkpoint) or checkpoint
-
-        return load
-
-    CheckpointLoader.register_scheme('', wrap(local), force=True)
-    CheckpointLoader.register_scheme(('http://', 'https://'), wrap(http),
-                                     force=True)
-    _registered['loader'] = True
+def register_released_scheme() -> None:
+    """Add the ``hatnet://`` scheme to mmengine's ``CheckpointLoader``
+    (idempotent; it is a new prefix, no existing loader is touched)."""
+    if SCHEME not in CheckpointLoader._schemes:
+        CheckpointLoader.register_scheme(SCHEME, load_from_hatnet_release)
 
 
 def register_model_hub() -> bool:
     """Add our classifiers to mmpretrain's ``ModelHub`` (idempotent).
     Returns whether they are there (False without mmpretrain, or without
     the configs)."""
-    if _registered['hub']:
+    if _hub['registered']:
         return True
     root = mim_root()
-    if root is None:
+    if root is None or find_spec('mmpretrain') is None:
         return False
     try:
         from mmpretrain.apis.model import ModelHub
-    except ImportError:
+        # the classifiers' metafile only: the detectors and segmentors of
+        # the model-index are not mmpretrain models
+        ModelHub.register_model_index(
+            osp.join(root, 'configs', 'metafiles', 'hatnet_in1k.yml'),
+            config_prefix=root)
+    except Exception as e:  # never break the user's import
+        warnings.warn(f'mmhatnet: could not add its classifiers to '
+                      f'mmpretrain\'s model hub ({type(e).__name__}: {e})')
         return False
-    # the classifiers' metafile only: the detectors and segmentors of the
-    # model-index are not mmpretrain models
-    ModelHub.register_model_index(
-        osp.join(root, 'configs', 'metafiles', 'hatnet_in1k.yml'),
-        config_prefix=root)
-    _registered['hub'] = True
+    for size in SIZES:
+        ModelHub._models_dict[f'hatnet-{size}_in1k'].weights = SCHEME + size
+    _hub['registered'] = True
     return True
-
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Run ``callback`` right after module ``name`` has been executed (once),
-    without importing it before anyone asks for it."""
-
-    def __init__(self, name, callback):
-        self.name, self.callback = name, callback
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)  # one shot; let the others find it
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None or not hasattr(
-                spec.loader, 'exec_module'):
-            return spec
-        exec_module, callback = spec.loader.exec_module, self.callback
-
-        def exec_then_call(module):
-            exec_module(module)
-            try:
-                callback()
-            except Exception as e:  # never break the user's import
-                warnings.warn(f'mmhatnet: could not register its models '
-                              f'with {fullname} ({type(e).__name__}: {e})')
-
-        spec.loader.exec_module = exec_then_call
-        return spec
-
-
-def register_model_hub_when_imported() -> None:
-    """Register our classifiers with mmpretrain's ``ModelHub`` now if
-    mmpretrain's ``apis`` are imported, else as soon as they are: ``import
-    mmhatnet`` does not import mmpretrain's inferencers (seconds) itself."""
-    name = 'mmpretrain.apis.model'
-    if name in sys.modules:
-        register_model_hub()
-    elif importlib.util.find_spec('mmpretrain') is not None and not any(
-            isinstance(f, _AfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(name, register_model_hub))

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 import mmhatnet.engine.amp as amp
 from mmhatnet.engine import (AmpUnsupportedError, MixedPrecisionOptimWrapper,
@@ -20,11 +20,24 @@ pytestmark = pytest.mark.skipif(
 
 
 def _wrapper(type_name='MixedPrecisionOptimWrapper', **kwargs):
+    """The optimizer wrapper of ``type_name``; 'AmpOptimWrapper' (what the
+    libraries' --amp sets) through our configs' opt-in constructor."""
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.GroupNorm(1, 4))
-    wrapper = OPTIM_WRAPPERS.build(dict(
-        type=type_name, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-        **kwargs))
-    return model, wrapper
+    cfg = dict(type=type_name, optimizer=dict(type='SGD', lr=0.1), **kwargs)
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+        type='MixedPrecisionOptimWrapperConstructor', optim_wrapper_cfg=cfg))
+    return model, constructor(model)
+
+
+def test_amp_optim_wrapper_is_mmengines_without_the_opt_in():
+    """A config that does not name our constructor gets mmengine's own
+    AmpOptimWrapper, which refuses a CPU as it does without mmhatnet."""
+    assert OPTIM_WRAPPERS.get('AmpOptimWrapper') is AmpOptimWrapper
+    model = nn.Conv2d(3, 4, 3)
+    with pytest.raises(AssertionError, match='only available'):
+        OPTIM_WRAPPERS.build(dict(
+            type='AmpOptimWrapper',
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
 
 
 @pytest.mark.parametrize('name', ['MixedPrecisionOptimWrapper',

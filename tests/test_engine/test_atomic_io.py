@@ -1,5 +1,6 @@
-"""Atomic writes of mmengine checkpoints (mmhatnet.engine.atomic_io): a
-SIGKILL at any byte of a write, or a full disk, leaves the previous file."""
+"""Atomic writes of mmengine checkpoints (mmhatnet.engine.atomic_io), opted
+into by a config: a SIGKILL at any byte of a write, or a full disk, leaves
+the previous file."""
 import errno
 import glob
 import os
@@ -8,12 +9,20 @@ import subprocess
 
 import pytest
 import torch
-from mmengine.fileio import get_file_backend
+from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 from mmengine.runner.checkpoint import save_checkpoint
 
 import mmhatnet  # noqa: F401  (registers the backend and the hook)
 from mmhatnet.engine import atomic_io
+
+ATOMIC = atomic_io.ATOMIC_BACKEND_ARGS
+
+
+def _atomic(path):
+    """The backend an AtomicCheckpointHook writes ``path`` with."""
+    return get_file_backend(str(path), backend_args=ATOMIC)
 
 SIZE = 3 * atomic_io.CHUNK + 12345  # a few chunks
 
@@ -35,10 +44,23 @@ def _killed_at(offset, monkeypatch):
     monkeypatch.setattr(atomic_io, '_write_all', write_all)
 
 
-def test_registered_by_import():
-    assert type(get_file_backend('/some/local/path.pth')) is \
+def test_registered_under_names_of_their_own():
+    assert type(get_file_backend('/some/local/path.pth',
+                                 backend_args=ATOMIC)) is \
         atomic_io.AtomicLocalBackend
-    assert HOOKS.get('CheckpointHook') is atomic_io.CheckpointHook
+    assert HOOKS.get('AtomicCheckpointHook') is atomic_io.AtomicCheckpointHook
+    # what every other run of the process uses stays mmengine's
+    assert type(get_file_backend('/some/local/path.pth')) is LocalBackend
+    assert HOOKS.get('CheckpointHook') is CheckpointHook
+
+
+def test_the_hook_saves_through_the_atomic_backend():
+    hook = HOOKS.build(dict(type='AtomicCheckpointHook', interval=1))
+    assert hook.backend_args == ATOMIC
+    # a remote store keeps its own backend
+    remote = HOOKS.build(dict(type='AtomicCheckpointHook',
+                              out_dir='s3://bucket/run'))
+    assert remote.backend_args is None
 
 
 @pytest.mark.parametrize('offset', [0, 1, atomic_io.CHUNK - 1,
@@ -53,7 +75,7 @@ def test_sigkill_at_any_byte_keeps_the_old_file(tmp_path, monkeypatch,
     if pid == 0:  # the writer, killed part-way
         try:
             _killed_at(offset, monkeypatch)
-            get_file_backend(str(path)).put(new, str(path))
+            _atomic(path).put(new, str(path))
         finally:
             os._exit(3)  # not reached: SIGKILL comes first
     _, status = os.waitpid(pid, 0)
@@ -63,7 +85,7 @@ def test_sigkill_at_any_byte_keeps_the_old_file(tmp_path, monkeypatch,
     assert len(left) == 1 and os.path.getsize(left[0]) == offset
     # the next complete write replaces the file and removes the leftover
     monkeypatch.undo()
-    get_file_backend(str(path)).put(new, str(path))
+    _atomic(path).put(new, str(path))
     assert path.read_bytes() == new
     assert sorted(os.listdir(tmp_path)) == ['epoch_3.pth']
 
@@ -78,14 +100,14 @@ def test_a_live_writers_temp_file_survives_a_write_of_the_same_name(
         prefix = atomic_io._temp_prefix(str(path))
         theirs = tmp_path / f'{prefix}{live.pid}.x.tmp'
         theirs.write_bytes(b'half')
-        get_file_backend(str(path)).put_text('{}', str(path))
+        _atomic(path).put_text('{}', str(path))
         assert theirs.read_bytes() == b'half'
         assert path.read_text() == '{}'
     finally:
         live.kill()
         live.wait()
     # once its writer is dead, the next write removes it
-    get_file_backend(str(path)).put_text('{}', str(path))
+    _atomic(path).put_text('{}', str(path))
     assert sorted(os.listdir(tmp_path)) == ['log.json']
 
 
@@ -95,7 +117,7 @@ def test_a_new_file_is_absent_until_complete(tmp_path, monkeypatch):
     if pid == 0:
         try:
             _killed_at(5, monkeypatch)
-            get_file_backend(str(path)).put_text('/w/epoch_4.pth', str(path))
+            _atomic(path).put_text('/w/epoch_4.pth', str(path))
         finally:
             os._exit(3)
     os.waitpid(pid, 0)
@@ -112,8 +134,9 @@ def test_full_disk_fails_loudly_and_replaces_nothing(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(atomic_io, '_write_all', full)
-    with pytest.raises(OSError) as exc:  # as mmengine's runner saves
-        save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(path))
+    with pytest.raises(OSError) as exc:  # as AtomicCheckpointHook saves
+        save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(path),
+                        backend_args=ATOMIC)
     assert exc.value.errno == errno.ENOSPC
     assert str(exc.value).startswith(
         f'[Errno 28] no space left to write {path} (')
@@ -125,7 +148,7 @@ def test_full_disk_fails_loudly_and_replaces_nothing(tmp_path, monkeypatch):
 
 def test_permissions_are_those_of_a_new_file(tmp_path):
     path = tmp_path / 'x.json'
-    get_file_backend(str(path)).put_text('{}', str(path))
+    _atomic(path).put_text('{}', str(path))
     mask = os.umask(0)
     os.umask(mask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask

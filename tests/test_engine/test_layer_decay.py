@@ -113,7 +113,9 @@ def test_example_config_uses_it_and_paper_configs_do_not():
         'HATNetLayerDecayOptimWrapperConstructor'
     assert example.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.75
     paper = Config.fromfile(osp.join(ROOT, 'configs', 'hatnet_small_in1k.py'))
-    assert 'constructor' not in paper.optim_wrapper
+    # the paper's config has no lr decay, only the mixed-precision opt-in
+    assert paper.optim_wrapper.constructor == \
+        'MixedPrecisionOptimWrapperConstructor'
     # the example builds its optimizer (its lrs span 0.75^14 .. 1 x lr)
     model = Classifier()
     ctor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(

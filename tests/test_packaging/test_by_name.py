@@ -1,5 +1,6 @@
 """Our classifiers by name in mmpretrain, with a released-format file as
-``pretrained``; mmdet's and mmseg's inferencers on our configs."""
+``pretrained`` through the ``hatnet://`` scheme; mmdet's and mmseg's
+inferencers on our configs."""
 import os.path as osp
 
 import numpy as np
@@ -8,7 +9,7 @@ import torch
 from common import ROOT
 from mmengine.config import Config
 
-import mmhatnet  # noqa: F401  (registers the names and the loader)
+import mmhatnet  # noqa: F401  (registers the names and hatnet://)
 from mmhatnet.apis import load_released_classifier, released_state_dict
 
 NAMES = ['hatnet-large_in1k', 'hatnet-medium_in1k', 'hatnet-small_in1k',
@@ -41,7 +42,8 @@ def test_get_model_with_released_file_equals_our_config(released_small):
     from mmpretrain import get_model
     from mmpretrain.registry import MODELS
 
-    by_name = get_model('hatnet-small_in1k', pretrained=released_small).eval()
+    by_name = get_model('hatnet-small_in1k',
+                        pretrained='hatnet://' + released_small).eval()
 
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'hatnet_small_in1k.py'))
@@ -61,8 +63,10 @@ def test_get_model_with_released_file_equals_our_config(released_small):
 def test_inferencer_by_name_loads_the_file(released_small):
     from mmpretrain import ImageClassificationInferencer, get_model
     inferencer = ImageClassificationInferencer(
-        'hatnet-small_in1k', pretrained=released_small, device='cpu')
-    reference = get_model('hatnet-small_in1k', pretrained=released_small)
+        'hatnet-small_in1k', pretrained='hatnet://' + released_small,
+        device='cpu')
+    reference = get_model('hatnet-small_in1k',
+                          pretrained='hatnet://' + released_small)
     for key, value in reference.state_dict().items():
         assert torch.equal(inferencer.model.state_dict()[key], value), key
     image = np.random.default_rng(0).integers(0, 255, (160, 200, 3),
@@ -72,8 +76,18 @@ def test_inferencer_by_name_loads_the_file(released_small):
     assert result['pred_label'] == int(np.argmax(result['pred_scores']))
 
 
+def test_by_name_the_weights_are_the_release_through_hatnet_scheme():
+    from mmpretrain.apis.model import ModelHub
+    assert ModelHub.get('hatnet-tiny_in1k').weights == 'hatnet://tiny'
+    from mmhatnet.utils.model_hub import released_location
+    assert released_location('hatnet://tiny') == (
+        'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/'
+        'HAT-Net_Tiny.pth')
+
+
 def test_an_mmengine_checkpoint_is_loaded_unchanged(tmp_path):
-    """The loader that converts released files leaves ours alone."""
+    """Without the prefix, mmengine's own loader reads our checkpoints;
+    with it, one that is not a release is refused with a reason."""
     from mmengine.runner import load_checkpoint
     from mmpretrain import get_model
     model = get_model('hatnet-tiny_in1k')
@@ -84,3 +98,6 @@ def test_an_mmengine_checkpoint_is_loaded_unchanged(tmp_path):
     assert 'converted_from' not in ckpt['meta']
     for key, value in model.state_dict().items():
         assert torch.equal(other.state_dict()[key], value), key
+    with pytest.raises(ValueError, match='is not a released HAT-Net '
+                       'ImageNet checkpoint.*without the hatnet:// prefix'):
+        load_checkpoint(other, f'hatnet://{path}', map_location='cpu')

@@ -60,13 +60,13 @@ def plant(fault: str) -> None:
                                    start_new_session=True)
 
         import mmhatnet.apis
-        real_add = mmhatnet.apis.add_preemption_hook
+        real_add = mmhatnet.apis.add_robust_hooks
 
         def add_hooks(cfg):  # tools/train.py imports it from mmhatnet.apis
             real_add(cfg)
             cfg.custom_hooks = cfg.custom_hooks + [dict(type='SendSigterm')]
 
-        mmhatnet.apis.add_preemption_hook = add_hooks
+        mmhatnet.apis.add_robust_hooks = add_hooks
     else:
         raise ValueError(fault)
 

@@ -159,13 +159,15 @@ def test_semantic_fpn_trains_and_tests_in_bf16(tmp_path):
 
 def test_mmdet_own_train_py_amp_trains_on_the_cpu(tmp_path):
     """mmdet's tools/train.py --amp sets optim_wrapper.type='AmpOptimWrapper'
-    (mmengine's refuses a CPU); with mmhatnet in custom_imports it trains in
-    bf16 here."""
+    (mmengine's refuses a CPU); a user's config with mmhatnet in
+    custom_imports and the one opt-in line trains in bf16 here."""
     train_py = _own_train_py('mmdet')
     data = tmp_path / 'toy_coco'
     run([sys.executable, 'tools/dataset_converters/make_toy_data.py', 'coco',
          str(data), '--train', '4', '--val', '2', '--size', '96'], ROOT)
-    (tmp_path / 'retinanet_hatnet_tiny_coco.py').write_text(MMDET_CONFIG)
+    (tmp_path / 'retinanet_hatnet_tiny_coco.py').write_text(
+        MMDET_CONFIG + "optim_wrapper = dict(constructor="
+        "'MixedPrecisionOptimWrapperConstructor')\n")
     config = tmp_path / 'retinanet_hatnet_shallow_coco.py'
     config.write_text(shallow_config(
         str(tmp_path / 'retinanet_hatnet_tiny_coco.py')))

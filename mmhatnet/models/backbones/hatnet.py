@@ -16,7 +16,8 @@ from ..layers import HATBlock
 from ..utils import (convert_official_hatnet, diff_state_dict,
                      is_official_state_dict, load_state_dict)
 from ..utils.official_checkpoint import official_keys_not_understood
-from .fit_check import arm_fit_check
+from ..utils.torch_compat import (GROUPNORM_CHANNELS_LAST_BACKWARD_CRASHES,
+                                  is_compiling)
 
 STEM_CHANNELS = 16  # width of the first stem conv in every released model
 _OUR_PREFIXES = ('stem.', 'downsample_layers.', 'stages.')  # our key names
@@ -78,9 +79,8 @@ class HATNet(BaseModule):
     or from the values a checkpoint was trained with (the paper's Table 6).
     Any input size works: see the ``Note`` of ``HierarchicalAttention``.
 
-    Neck check: at its first forward the backbone checks that the module
-    its outputs go to (the neck) has ``in_channels`` equal to their widths,
-    and raises a message naming both otherwise (see ``fit_check``).
+    Neck check: the tools check a config's neck ``in_channels`` against
+    these widths before building anything (``mmhatnet.apis.fit_check``).
 
     Input checks: ``forward`` refuses, with a message, anything but a 4-D
     floating-point ``(B, 3, H, W)`` tensor with ``H, W >= 1`` (1x1 is the
@@ -298,7 +298,7 @@ class HATNet(BaseModule):
         """(B, 3, H, W) -> tuple of (B, C_i, ceil(H/2**(i+2)),
         ceil(W/2**(i+2))) for i in ``out_indices``."""
         if not (torch.jit.is_scripting() or torch.jit.is_tracing()
-                or torch.compiler.is_compiling()):
+                or is_compiling()):
             _check_input(x)
         # the one layout decision: channels-last (NHWC memory) from here on,
         # so the 1x1 convs run as plain GEMMs and the attention reshapes are
@@ -308,15 +308,18 @@ class HATNet(BaseModule):
         for i, stage in enumerate(self.stages):
             if i > 0:
                 x = self.downsample_layers[i - 1](x)
+            elif GROUPNORM_CHANNELS_LAST_BACKWARD_CRASHES and \
+                    torch.is_grad_enabled() and not x.requires_grad and any(
+                        p.requires_grad for p in stage.parameters()):
+                # a frozen stem before a trainable stage: on torch <= 2.13
+                # the backward of the first GroupNorm would crash on this
+                # channels-last input that needs no grad; asking for its
+                # grad takes the path that works (same values, same layout)
+                x = x.detach().requires_grad_()
             x = stage(x)
             if i in self.out_indices:
                 outs.append(x)
-        outs = tuple(outs)
-        if not (torch.jit.is_scripting() or torch.jit.is_tracing()
-                or torch.compiler.is_compiling()
-                or getattr(self, '_fit_checked', False)):
-            arm_fit_check(self, outs)  # does the neck fit? (at its 1st call)
-        return outs
+        return tuple(outs)
 
     # --------------------------------------------------------------- freezing
     def _frozen_modules(self):

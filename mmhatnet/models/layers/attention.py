@@ -13,7 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from torch.fx.experimental.symbolic_shapes import statically_known_true
+
+from ..utils.torch_compat import is_exporting, statically_known_true
 
 
 def _num_heads(embed_dims: int, head_dim: int) -> int:
@@ -261,7 +262,7 @@ def _known(cond) -> bool:
     size, and adds no guard: a guard would freeze the traced size into the
     graph, so the general (padded, masked) computation is traced instead,
     which is right for every size."""
-    if torch.compiler.is_exporting():
+    if is_exporting():
         return statically_known_true(cond)
     return bool(cond)
 

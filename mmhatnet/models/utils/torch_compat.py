@@ -1,0 +1,39 @@
+# Copyright (c) mmhatnet contributors. All rights reserved.
+"""What the model needs from torch, on every torch from 2.1 on.
+
+Newer torch APIs are looked up where they are used, never imported at
+``import mmhatnet``: on a torch without them the model takes the path that
+torch supports (no export-only shortcut, no compile check).
+"""
+import torch
+
+TORCH_VERSION = tuple(
+    int(p) for p in torch.__version__.split('+')[0].split('.')[:2])
+#: torch <= 2.13 on a CPU crashes the process (segmentation fault) in the
+#: backward of a GroupNorm whose channels-last input does not require grad
+#: (fixed in 2.14); the backbone steps around it (see ``HATNet.forward``)
+GROUPNORM_CHANNELS_LAST_BACKWARD_CRASHES = TORCH_VERSION < (2, 14)
+
+
+def is_compiling() -> bool:
+    """Whether ``torch.compile`` (dynamo) is tracing the caller."""
+    compiler = getattr(torch, 'compiler', None)
+    if hasattr(compiler, 'is_compiling'):  # torch >= 2.3
+        return compiler.is_compiling()
+    return bool(torch._dynamo.is_compiling())  # torch 2.1, 2.2
+
+
+def is_exporting() -> bool:
+    """Whether ``torch.export`` is tracing the caller (False before the
+    torch that can say so: such a torch is not exporting with our dynamic
+    shapes, which need torch >= 2.6)."""
+    compiler = getattr(torch, 'compiler', None)
+    return bool(getattr(compiler, 'is_exporting', lambda: False)())
+
+
+def statically_known_true(cond) -> bool:
+    """``cond`` holds for every size the symbolic shapes allow (only called
+    while exporting, so only on a torch that has it)."""
+    from torch.fx.experimental.symbolic_shapes import \
+        statically_known_true as known
+    return known(cond)
