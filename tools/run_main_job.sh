@@ -10,7 +10,8 @@
 #      predictions; print a summary and write a contact sheet of several
 #      validation images, ground truth against predictions.
 #
-#   bash tools/run_main_job.sh [--seed N] [--amp] [--no-install] [--quick] [extra --cfg-options of the detector]
+#   bash tools/run_main_job.sh [--seed N] [--amp] [--no-install] [--quick]
+#                              [--cfg-options KEY=VALUE ...]
 #
 # --seed N (default 0) seeds both training stages; the toy data stay the same.
 # --amp trains both stages and tests in mixed precision (bf16 autocast on a
@@ -18,6 +19,10 @@
 # --no-install skips tools/install.sh (for an environment that has everything).
 # --quick runs the same pipeline on a few tiny images for a few iterations (a
 #   one-minute check of a set-up; its metric means nothing).
+# --cfg-options KEY=VALUE ... (last; everything after it) goes to the
+#   detector's tools/train.py --cfg-options.
+# --help prints this text. Any other argument is refused (one error: line,
+#   exit status 2) before anything is installed or written.
 # Outputs go to data/toy_{imagenet,coco}/ and work_dirs/main_job/ (override
 # with MAIN_JOB_WORK_DIR), all relative to the repository root.
 set -euo pipefail
@@ -27,8 +32,12 @@ INSTALL=1
 QUICK=0
 AMP=()
 EXTRA=()
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
+}
 while [ $# -gt 0 ]; do
   case "$1" in
+    -h|--help) usage; exit 0 ;;
     --seed)
       [ $# -ge 2 ] || { echo "error: --seed needs a value, e.g. --seed 1" >&2; exit 2; }
       SEED="$2"; shift 2 ;;
@@ -36,7 +45,13 @@ while [ $# -gt 0 ]; do
     --no-install) INSTALL=0; shift ;;
     --quick) QUICK=1; shift ;;
     --amp) AMP=(--amp); shift ;;
-    *) EXTRA+=("$1"); shift ;;
+    --cfg-options)
+      shift
+      [ $# -ge 1 ] || { echo "error: --cfg-options needs KEY=VALUE pairs, e.g. --cfg-options train_cfg.max_epochs=2" >&2; exit 2; }
+      EXTRA=("$@"); break ;;
+    *)
+      echo "error: unrecognized argument '$1' (bash tools/run_main_job.sh [--seed N] [--amp] [--no-install] [--quick] [--cfg-options KEY=VALUE ...]; --help for more)" >&2
+      exit 2 ;;
   esac
 done
 case "$SEED" in

@@ -95,3 +95,63 @@ def test_summarize_test_without_results_says_what_to_run(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith('error: ') and 'tools/test.py' in out.stderr
     assert 'Traceback' not in out.stderr
+
+
+def _script_copy(tmp_path):
+    """The script beside an install.sh that only leaves a trace, so a test
+    sees whether the job got as far as installing."""
+    tools = tmp_path / 'tools'
+    tools.mkdir()
+    shutil.copy(os.path.join(ROOT, 'tools/run_main_job.sh'), tools)
+    (tools / 'install.sh').write_text('touch "$(dirname "$0")/installed"\n'
+                                      'exit 1\n')
+    return tools
+
+
+@pytest.mark.parametrize('args', [['--help'], ['-h'], ['--seed', '1', '--help']])
+def test_help_prints_the_usage_and_installs_nothing(tmp_path, args):
+    tools = _script_copy(tmp_path)
+    out = subprocess.run(['bash', str(tools / 'run_main_job.sh'), *args],
+                         cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert 'bash tools/run_main_job.sh [--seed N]' in out.stdout
+    for flag in ('--seed', '--amp', '--no-install', '--quick',
+                 '--cfg-options'):
+        assert flag in out.stdout
+    assert not (tools / 'installed').exists()
+
+
+@pytest.mark.parametrize('args, bad', [
+    (['--sed', '1'], '--sed'),
+    (['--seed', '1', 'train_cfg.max_epochs=2'], 'train_cfg.max_epochs=2'),
+    (['--amp', '--quick', '--verbose'], '--verbose'),
+])
+def test_an_unknown_argument_is_refused_before_the_install(tmp_path, args,
+                                                           bad):
+    tools = _script_copy(tmp_path)
+    out = subprocess.run(['bash', str(tools / 'run_main_job.sh'), *args],
+                         cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"error: unrecognized argument '{bad}'")
+    assert out.stderr.count('\n') == 1, out.stderr
+    assert not (tools / 'installed').exists()
+    assert not (tmp_path / 'work_dirs').exists()
+    assert not (tmp_path / 'data').exists()
+
+
+def test_cfg_options_take_the_rest_of_the_line(tmp_path):
+    tools = _script_copy(tmp_path)
+    # after --cfg-options, '--help' is a value, not the script's flag: the job
+    # goes on to the install (the stand-in fails, ending it there)
+    out = subprocess.run(['bash', str(tools / 'run_main_job.sh'),
+                          '--cfg-options', 'a=1', '--help'], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert (tools / 'installed').exists()
+    assert 'error: unrecognized' not in out.stderr
+    out = subprocess.run(['bash', str(tools / 'run_main_job.sh'),
+                          '--cfg-options'], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.startswith('error: --cfg-options needs KEY=VALUE')

@@ -190,8 +190,44 @@ def test_refuses_non_empty_output_without_overwrite(tmp_path, capsys,
 
     toy.main(['ade', str(out), '--train', '1', '--val', '1', '--size', '64',
               '--overwrite'])
-    assert sorted(os.listdir(out)) == ['annotations', 'images']
+    assert sorted(os.listdir(out)) == [toy.MARKER, 'annotations', 'images']
     assert capsys.readouterr().out.count('\n') == 1
+
+
+@pytest.mark.parametrize('first, again', [('coco', 'coco'), ('ade', 'ade'),
+                                          ('imagenet', 'imagenet'),
+                                          ('imagenet', 'coco')])
+def test_a_rerun_replaces_its_own_toy_set(tmp_path, first, again):
+    out = tmp_path / 'toy'
+    small = ['--train', '2', '--val', '1', '--size', '64']
+    toy.main([first, str(out), *small])
+    toy.main([again, str(out), *small, '--seed', '3'])  # no --overwrite
+    fresh = tmp_path / 'fresh'
+    toy.main([again, str(fresh), *small, '--seed', '3'])
+    assert _read_tree(out) == _read_tree(fresh)
+
+
+def test_a_toy_set_with_foreign_files_is_not_replaced(tmp_path, cli_error):
+    out = tmp_path / 'toy'
+    small = ['--train', '1', '--val', '1', '--size', '64']
+    toy.main(['coco', str(out), *small])
+    (out / 'notes.txt').write_text('mine')
+    message = cli_error(toy.main, ['coco', str(out), *small])
+    assert 'not a toy set written by this tool' in message
+    assert '--overwrite' in message
+    assert (out / 'notes.txt').read_text() == 'mine'
+    assert (out / 'annotations' / 'instances_train2017.json').exists()
+
+
+def test_the_command_runs_again_on_its_own_output(tmp_path):
+    out = tmp_path / 'toy_coco'
+    command = [sys.executable, TOOL, 'coco', str(out), '--train', '2',
+               '--val', '1', '--size', '64']
+    for _ in range(2):
+        result = subprocess.run(command, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+    assert len(os.listdir(out / 'train2017')) == 2
 
 
 def test_command_line_prints_one_summary_line(tmp_path):

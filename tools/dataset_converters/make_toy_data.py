@@ -14,6 +14,11 @@ the toy sets exercise the real dataset classes, pipelines and metrics of
 mmdet (``CocoDataset``), mmseg (``ADE20KDataset``) and mmpretrain
 (``ImageNet`` / ``CustomDataset``) rather than mocks of them.
 
+OUT_DIR must be empty or new, or hold a toy set this tool wrote (it leaves
+a ``.mmhatnet_toy_data`` marker file), which is then replaced: the same
+command can be run again. Any other non-empty folder is refused unless
+``--overwrite`` is given.
+
 Images are ``size`` pixels high and between ``size`` and ``1.25 * size``
 wide, so non-square inputs are exercised too. Each image is drawn from its own
 ``numpy.random.default_rng((seed, split, index))`` and JPEGs are written with
@@ -54,15 +59,38 @@ MAX_OVERLAP = 0.15
 SUPERSAMPLE = 4
 
 
+# Written first into every toy set: a folder that holds it and nothing but
+# what this tool writes is its own toy set, which a re-run may replace.
+MARKER = '.mmhatnet_toy_data'
+MARKER_TEXT = ('A toy set written by tools/dataset_converters/make_toy_data.py; '
+               'running it again on this folder replaces it.\n')
+# the top-level names of the three layouts (and the marker)
+OWN_ENTRIES = {MARKER, 'annotations', 'train2017', 'val2017', 'images', 'train',
+               'val', 'meta', 'classes.txt'}
+
+
+def _is_own_toy_set(out_dir):
+    """Whether ``out_dir`` holds a toy set of this tool and nothing else."""
+    entries = set(os.listdir(out_dir))
+    return MARKER in entries and entries <= OWN_ENTRIES
+
+
 def _prepare_out_dir(out_dir, overwrite):
-    """Create ``out_dir``, refusing to mix with or silently replace data."""
+    """Create ``out_dir``, refusing to mix with or silently replace data.
+
+    A folder that holds a toy set this tool wrote (its marker file and only
+    the layouts' folders) is replaced without ``overwrite``, so a command that
+    made it can be run again; any other non-empty folder needs
+    ``overwrite``."""
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise FileExistsError(f'{out_dir!r} exists and is not a directory')
     if osp.isdir(out_dir) and os.listdir(out_dir):
-        if not overwrite:
+        if not overwrite and not _is_own_toy_set(out_dir):
             raise FileExistsError(
-                f'{out_dir!r} is not empty; choose another folder or pass '
-                f'--overwrite to delete it and write the toy set again')
+                f'{out_dir!r} is not empty and is not a toy set written by '
+                f'this tool (no {MARKER} file, or other files beside it); '
+                f'choose another folder or pass --overwrite to delete it and '
+                f'write the toy set again')
         real = osp.realpath(out_dir)
         cwd = osp.realpath(os.getcwd())
         protected = {osp.realpath(osp.expanduser('~')), osp.sep}
@@ -74,6 +102,8 @@ def _prepare_out_dir(out_dir, overwrite):
                 f'directory, one of its parents, or the home/root folder)')
         shutil.rmtree(out_dir)
     os.makedirs(out_dir, exist_ok=True)
+    with open(osp.join(out_dir, MARKER), 'w') as f:
+        f.write(MARKER_TEXT)
 
 
 def _image_rng(seed, split, index):
@@ -408,7 +438,8 @@ def parse_args(argv=None):
         'in the COCO, ADE20K or ImageNet folder layout')
     parser.add_argument('layout', choices=sorted(MAKERS),
                         help='which dataset layout to write')
-    parser.add_argument('out_dir', help='output folder (must be empty)')
+    parser.add_argument('out_dir', help='output folder: empty, new, or a '
+                        'toy set this tool wrote (which it replaces)')
     parser.add_argument('--train', type=_non_negative, default=64,
                         help='number of training images (default: 64)')
     parser.add_argument('--val', type=_non_negative, default=16,
@@ -426,7 +457,8 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=_non_negative, default=0,
                         help='random seed (default: 0)')
     parser.add_argument('--overwrite', action='store_true',
-                        help='delete a non-empty OUT_DIR and write anew')
+                        help='delete OUT_DIR even if it holds other files, '
+                        'and write anew')
     return parser.parse_args(argv)
 
 
