@@ -75,15 +75,20 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmhatnet', 'mmhatnet.*']),
     cmdclass={'build_py': BuildPyWithMim},
-    # docs/get_started.md says how these were determined: torch 2.14 is the
-    # lowest torch the backbone's tests pass on (older ones segfault in a
-    # channels-last GroupNorm backward) and needs Python 3.10
+    # what `import mmhatnet` needs, with the bounds the test lanes prove
+    # (docs/development.md): torch 2.1 to the newest, mmengine 0.10. mmcv
+    # is needed too (the backbone uses its DropPath), but its distribution
+    # is the user's choice, as with mmdet: `mmcv` built with its ops, or
+    # `mmcv-lite` (enough for the backbone), both >=2.0.0,<2.2.0 (mmdet 3.3
+    # refuses 2.2); it is in the `mim` extra, as mmdet declares it, so that
+    # `pip install -e .` never replaces an environment's mmcv or torch.
     python_requires='>=3.10',
-    install_requires=['torch>=2.14', 'mmengine>=0.10.0', 'mmcv>=2.1.0'],
+    install_requires=['torch>=2.1', 'mmengine>=0.10.0,<1.0.0'],
     extras_require={
-        'det': ['mmdet>=3.0.0'],
-        'seg': ['mmsegmentation>=1.0.0', 'ftfy', 'regex'],
-        'cls': ['mmpretrain>=1.0.0'],
+        'mim': ['mmengine>=0.10.0,<1.0.0', 'mmcv>=2.0.0,<2.2.0'],
+        'det': ['mmdet>=3.0.0,<3.4.0'],
+        'seg': ['mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],
+        'cls': ['mmpretrain>=1.0.0,<1.3.0'],
         'tests': ['pytest'],
     },
     license='MIT',

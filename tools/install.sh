@@ -1,20 +1,42 @@
 #!/usr/bin/env bash
-# Set up everything mmhatnet needs in a virtual environment (default: ./.venv).
+# Set up everything mmhatnet needs in a virtual environment, for one tested
+# lane (a torch and the stack around it; docs/development.md lists them):
 #
-#   bash tools/install.sh            # idempotent; a second run takes seconds
+#   bash tools/install.sh                  # the default lane, in ./.venv
+#   bash tools/install.sh --lane torch2.1  # torch 2.1.2, in ./.venv-torch2.1
+#   bash tools/install.sh --lane latest    # the newest torch, ./.venv-latest
+#
+# Idempotent: a second run takes seconds. MMHATNET_VENV overrides the folder.
+# Lanes (pins below, in `lane_pins`):
+#   default      Python 3.11, torch 2.14.1, mmcv 2.1.0 with ops, mmengine
+#                0.10.7, mmdet 3.3.0, mmsegmentation 1.2.2, mmpretrain 1.2.0,
+#                the deployment stack.
+#   torch2.1     what mmcv 2.1.0's prebuilt wheels serve: torch 2.1.2 and
+#                torchvision 0.16.2 (numpy < 2), mmcv 2.1.0 with ops built
+#                against it, the same mm libraries; no deployment stack (the
+#                ONNX export needs torch >= 2.6).
+#   torch2.1-lite torch 2.1.2 with mmcv-lite 2.1.0 and mmengine only: an
+#                environment that adds mmhatnet to a model of its own (no
+#                build; the backbone's tests and the install itself).
+#   latest       the newest torch on the package index, 2.15.0 (no
+#                torchvision for it on the index yet), mmcv 2.1.0 with ops
+#                built against it, the same mm libraries.
 #
 # What it installs, and the traps it steps around:
 #   * Python 3.11 venv; setuptools >=77,<82 (mmcv's setup.py and mmengine import
 #     pkg_resources, which setuptools 82 removed).
-#   * torch 2.14.1 + torchvision 0.29.1.
+#   * the lane's torch + torchvision. The machines' global pip config caps
+#     torch at 2.14.1; the latest lane installs with PIP_CONFIG_FILE=/dev/null.
 #   * mmcv 2.1.0 WITH its C++ ops (CUDA ops too when a GPU is visible or
 #     FORCE_CUDA=1). PyPI has only its sdist; we build it without build
 #     isolation (isolation builds against a different torch and silently drops
-#     the ops) and patch its hard-coded -std=c++17 to -std=c++20 (torch >= 2.14
-#     headers need it). The build takes ~20 min on 2 cores, so the wheel is
-#     cached under $MMHATNET_CACHE (default ~/.cache/mmhatnet), keyed by the
-#     mmcv, torch (+CUDA) and Python versions and the op flavour: a wheel built
-#     against another torch is never reused.
+#     the ops) and, for torch >= 2.14, patch its hard-coded -std=c++17 to
+#     -std=c++20 (those headers need it). It needs a C++ compiler, the Python
+#     headers and, for the CUDA ops, nvcc. The build takes 15-35 min on 2
+#     cores, so the wheel is cached under $MMHATNET_CACHE (default
+#     ~/.cache/mmhatnet), keyed by the mmcv, torch (+CUDA) and Python
+#     versions and the op flavour: a wheel built against another torch is
+#     never reused. The lite lane takes mmcv-lite (no ops, no build) instead.
 #   * mmengine 0.10.7, mmdet 3.3.0, mmsegmentation 1.2.2 (+ ftfy, regex, which it
 #     imports but does not declare), mmpretrain 1.2.0. Never `transformers`: its
 #     presence breaks `import mmpretrain`.
@@ -27,19 +49,50 @@
 #     dependency (whose openxlab pins setuptools 60 and old requests/rich),
 #     and psutil, seaborn (mmdet's benchmark and analyze_logs tools import
 #     them without declaring them).
-#   * mmhatnet itself, editable.
-# Finally it imports mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models and
-# mmhatnet, runs one mmcv op, and fails loudly if anything is missing.
+#   * mmhatnet itself, editable, with its declared dependencies (which the
+#     lane's torch and mmengine satisfy: pip installs nothing more).
+# Finally it imports what the lane has, runs one mmcv op, and fails loudly
+# if anything is missing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${MMHATNET_VENV:-$ROOT/.venv}"
+LANE="${MMHATNET_LANE:-default}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --lane) [ $# -ge 2 ] || { echo "error: --lane needs a name" >&2; exit 2; }
+            LANE="$2"; shift 2 ;;
+    --lane=*) LANE="${1#--lane=}"; shift ;;
+    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "error: unknown argument '$1' (usage: bash tools/install.sh [--lane default|torch2.1|torch2.1-lite|latest])" >&2
+       exit 2 ;;
+  esac
+done
 CACHE="${MMHATNET_CACHE:-$HOME/.cache/mmhatnet}"
 PYTHON="${PYTHON:-python3.11}"
 
-TORCH_VERSION=2.14.1
-TORCHVISION_VERSION=0.29.1
 MMCV_VERSION=2.1.0
+MMCV_DIST=mmcv     # mmcv-lite in the lite lane: no ops, no build
+DEPLOY=1           # the deployment stack (onnx, onnxruntime, openvino)
+MM_LIBS=1          # mmdet, mmsegmentation, mmpretrain, openmim
+case "$LANE" in
+  default)
+    VENV_NAME=.venv; TORCH_VERSION=2.14.1; TORCHVISION_VERSION=0.29.1
+    NUMPY="numpy<2.3" ;;
+  torch2.1)
+    VENV_NAME=.venv-torch2.1; TORCH_VERSION=2.1.2; TORCHVISION_VERSION=0.16.2
+    NUMPY="numpy<2"; DEPLOY=0 ;;
+  torch2.1-lite)
+    VENV_NAME=.venv-torch2.1-lite; TORCH_VERSION=2.1.2; TORCHVISION_VERSION=0.16.2
+    NUMPY="numpy<2"; DEPLOY=0; MM_LIBS=0; MMCV_DIST=mmcv-lite ;;
+  latest)
+    VENV_NAME=.venv-latest; TORCH_VERSION=2.15.0
+    TORCHVISION_VERSION=  # none on the index yet for torch 2.15
+    NUMPY="numpy<2.3"
+    export PIP_CONFIG_FILE=/dev/null ;;  # the machines cap torch at 2.14.1
+  *) echo "error: unknown lane '$LANE'; choose default, torch2.1, torch2.1-lite or latest" >&2
+     exit 2 ;;
+esac
+VENV="${MMHATNET_VENV:-$ROOT/$VENV_NAME}"
 
 log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[install] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -58,14 +111,20 @@ PIP=("$PY" -m pip --disable-pip-version-check)
 log "build tools (setuptools>=77,<82 keeps pkg_resources)"
 "${PIP[@]}" install -q --upgrade "pip<26.2" "setuptools>=77,<82" wheel ninja
 
-log "torch $TORCH_VERSION, torchvision $TORCHVISION_VERSION"
-"${PIP[@]}" install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" "numpy<2.3"
+log "lane $LANE: torch $TORCH_VERSION, torchvision ${TORCHVISION_VERSION:-(none)}, $NUMPY"
+TORCH_REQS=("torch==$TORCH_VERSION" "$NUMPY")
+[ -n "$TORCHVISION_VERSION" ] && TORCH_REQS+=("torchvision==$TORCHVISION_VERSION")
+"${PIP[@]}" install -q "${TORCH_REQS[@]}"
 
 log "mmengine and the pure-Python dependencies of the OpenMMLab stack"
 "${PIP[@]}" install -q "mmengine==0.10.7" "opencv-python>=4.8,<4.12" addict yapf packaging Pillow pyyaml \
-  pycocotools scipy matplotlib terminaltables shapely six ftfy regex prettytable pytest
+  pycocotools scipy matplotlib terminaltables shapely six ftfy regex prettytable pytest "$NUMPY"
 
 # ---------------------------------------------------------------- mmcv with ops
+if [ "$MMCV_DIST" = mmcv-lite ]; then
+  log "mmcv-lite $MMCV_VERSION (no ops, nothing to build)"
+  "${PIP[@]}" install -q "mmcv-lite==$MMCV_VERSION" "$NUMPY"
+fi
 WITH_CUDA=0
 if [ "${FORCE_CUDA:-0}" = "1" ] || "$PY" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   WITH_CUDA=1
@@ -92,7 +151,9 @@ if sys.argv[1] == '1':
 EOF
 }
 
-if mmcv_ok; then
+if [ "$MMCV_DIST" = mmcv-lite ]; then
+  :
+elif mmcv_ok; then
   log "mmcv $MMCV_VERSION with ops already installed"
 else
   if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
@@ -102,9 +163,12 @@ else
     "${PIP[@]}" download -q --no-deps --no-build-isolation --no-binary=:all: "mmcv==$MMCV_VERSION" -d "$BUILD"
     tar -xzf "$BUILD"/mmcv-"$MMCV_VERSION".tar.gz -C "$BUILD"
     SRC="$BUILD/mmcv-$MMCV_VERSION"
-    # torch >= 2.14 headers use C++20 features; the sdist hard-codes c++17.
-    sed -i 's/-std=c++1[47]/-std=c++20/g' "$SRC/setup.py"
-    grep -q -- '-std=c++20' "$SRC/setup.py" || die "could not patch mmcv's C++ standard flag"
+    # torch >= 2.14 headers use C++20 features; the sdist hard-codes c++17
+    # (which is what older torch headers want)
+    if "$PY" -c 'import sys, torch; sys.exit(tuple(map(int, torch.__version__.split(".")[:2])) < (2, 14))'; then
+      sed -i 's/-std=c++1[47]/-std=c++20/g' "$SRC/setup.py"
+      grep -q -- '-std=c++20' "$SRC/setup.py" || die "could not patch mmcv's C++ standard flag"
+    fi
     mkdir -p "$WHEEL_DIR.partial"
     (cd "$SRC" && MMCV_WITH_OPS=1 FORCE_CUDA="$WITH_CUDA" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
       "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$WHEEL_DIR.partial" . ) \
@@ -119,8 +183,9 @@ else
 fi
 
 # ------------------------------------------------------- downstream libraries
+if [ "$MM_LIBS" = 1 ]; then
 log "mmdet 3.3.0, mmsegmentation 1.2.2, mmpretrain 1.2.0"
-"${PIP[@]}" install -q "mmdet==3.3.0" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" "mmcv==$MMCV_VERSION"
+"${PIP[@]}" install -q "mmdet==3.3.0" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" "mmcv==$MMCV_VERSION" "$NUMPY"
 # mim (`mim train/test/run mmhatnet ...`), and psutil and seaborn, which
 # mmdet's analysis_tools/benchmark.py and analyze_logs.py import but mmdet
 # does not declare. openmim
@@ -135,24 +200,39 @@ if "$PY" -c 'import transformers' 2>/dev/null; then
   log "removing transformers (it breaks mmpretrain's import)"
   "${PIP[@]}" uninstall -y -q transformers
 fi
+fi
 
-log "deployment: onnx, onnxruntime, onnxscript, openvino"
-"${PIP[@]}" install -q "onnx==1.23.2" "onnxruntime==1.32.0" "onnxscript==0.7.2" "openvino==2026.4.1" "numpy<2.3"
+if [ "$DEPLOY" = 1 ]; then
+  log "deployment: onnx, onnxruntime, onnxscript, openvino"
+  "${PIP[@]}" install -q "onnx==1.23.2" "onnxruntime==1.32.0" "onnxscript==0.7.2" "openvino==2026.4.1" "$NUMPY"
+fi
 
 log "lint: flake8 7.3.0, isort 6.1.0 (tools/run_tests.sh runs them first)"
 "${PIP[@]}" install -q "flake8==7.3.0" "isort==6.1.0"
 
-log "mmhatnet (editable)"
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
+log "mmhatnet (editable, with its declared dependencies: the lane satisfies them)"
+"${PIP[@]}" install -q --no-build-isolation -e "$ROOT"
 
 log "verifying the stack"
-"$PY" - <<'EOF' || die "the installed stack does not import; see the traceback above"
-import mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models, mmhatnet  # noqa: F401
-import onnx, onnxruntime, onnxscript, openvino  # noqa: F401
-import mmcv, mmdet, mmseg, mmpretrain, mmengine, torch
-print('[install] ok: torch', torch.__version__, '| mmcv', mmcv.__version__, '(ops)',
-      '| mmengine', mmengine.__version__, '| mmdet', mmdet.__version__,
-      '| mmseg', mmseg.__version__, '| mmpretrain', mmpretrain.__version__,
-      '| mmhatnet', mmhatnet.__version__)
+"$PY" - "$LANE" "$TORCH_VERSION" "$MM_LIBS" "$DEPLOY" <<'EOF' || die "the installed stack does not import; see the traceback above"
+import sys
+lane, torch_version, mm_libs, deploy = sys.argv[1:]
+import mmcv, mmengine, torch
+import mmhatnet
+assert torch.__version__.split('+')[0] == torch_version, (
+    f'torch {torch.__version__} is installed, the {lane} lane pins '
+    f'{torch_version}')
+line = (f'[install] ok ({lane} lane): torch {torch.__version__} | mmcv '
+        f'{mmcv.__version__} | mmengine {mmengine.__version__}')
+if mm_libs == '1':
+    import mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models  # noqa: F401
+    import mmdet, mmseg, mmpretrain
+    line += (f' (ops) | mmdet {mmdet.__version__} | mmseg {mmseg.__version__}'
+             f' | mmpretrain {mmpretrain.__version__}')
+if deploy == '1':
+    import onnx, onnxruntime, onnxscript, openvino  # noqa: F401
+print(line, '| mmhatnet', mmhatnet.__version__)
 EOF
-mmcv_ok || die "mmcv ops stopped working after installing the downstream libraries"
+if [ "$MMCV_DIST" = mmcv ]; then
+  mmcv_ok || die "mmcv ops stopped working after installing the downstream libraries"
+fi

@@ -1,0 +1,72 @@
+"""mmhatnet added to an environment that already has its torch and mmcv
+(the torch 2.1 stack mmcv's prebuilt wheels serve, or the newest torch):
+installing it changes nothing there, and the backbone trains on that torch."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from common import ROOT
+
+# a training step of every frozen_stages, at an odd size, in fp32 and under
+# bf16 autocast; in a child process, so that a crash of torch (torch <= 2.13
+# segfaulted in a GroupNorm backward here) fails the test instead of the run
+TRAIN_STEPS = r'''
+import sys, torch
+from mmhatnet.models import HATNet
+frozen = int(sys.argv[1])
+for dtype in ('fp32', 'bf16'):
+    torch.manual_seed(0)
+    model = HATNet(arch='tiny', frozen_stages=frozen, drop_path_rate=0.1)
+    model.init_weights()
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in trainable]
+    optimizer = torch.optim.SGD(trainable or [torch.zeros(1)], lr=0.1)
+    x = torch.rand(2, 3, 97, 131)
+    with torch.autocast('cpu', dtype=torch.bfloat16,
+                        enabled=dtype == 'bf16'):
+        outs = model(x)
+    assert [tuple(o.shape) for o in outs] == [
+        (2, 48, 25, 33), (2, 96, 13, 17), (2, 240, 7, 9), (2, 384, 4, 5)]
+    loss = sum(o.float().square().mean() for o in outs)
+    if trainable:
+        loss.backward()
+        optimizer.step()
+        assert all(torch.isfinite(p.grad).all() for p in trainable), dtype
+        assert any(not torch.equal(p, b)
+                   for p, b in zip(trainable, before)), dtype
+    assert all(p.grad is None for p in model.parameters()
+               if not p.requires_grad), dtype
+    print(dtype, 'ok', len(trainable))
+'''
+
+
+@pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2, 3, 4])
+def test_a_training_step_runs_for_every_frozen_stages(frozen_stages):
+    """HAT-Net-Tiny at 97x131 in fp32 and under bf16 autocast."""
+    out = subprocess.run(
+        [sys.executable, '-c', TRAIN_STEPS, str(frozen_stages)],
+        capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, (
+        f'torch {torch.__version__}: exit status {out.returncode}\n'
+        f'{out.stderr[-3000:]}')
+    trained = int(out.stdout.split()[-1])
+    assert (trained == 0) == (frozen_stages == 4)
+
+
+def test_installing_mmhatnet_changes_nothing_in_the_environment():
+    """`pip install -e .` into this environment (the lane's torch and mmcv
+    already there) would install mmhatnet and nothing else: the declared
+    requirements hold for every tested lane, and mmcv is not one of them
+    (an environment's mmcv or mmcv-lite stays what it is)."""
+    out = subprocess.run(
+        [sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index',
+         '--no-build-isolation', '--disable-pip-version-check', '--quiet',
+         '--report', '-', '-e', ROOT],
+        capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout[out.stdout.index('{'):])
+    names = sorted(item['metadata']['name'] for item in report['install'])
+    assert names == ['mmhatnet'], names
