@@ -45,6 +45,7 @@ import gzip
 import hashlib
 import io
 import json
+import lzma
 import math
 import os
 import os.path as osp
@@ -491,7 +492,8 @@ def read_fashion_deb(deb):
                         f'{expected}: the file is corrupt or another release; '
                         f'delete it and download it again')
                 files[name] = data
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error,
+            lzma.LZMAError) as e:
         raise ToolError(f'{deb} is not a readable Debian package ({e}); '
                         f'delete it and download it again')
     return files
