@@ -296,4 +296,3 @@ def test_a_corrupt_deb_is_refused(fashion_deb, tmp_path, cli_error):
                                  '--deb', str(bad)])
     assert 'not a Debian package' in line
     assert not osp.exists(tmp_path / 'f') and _nothing_left(tmp_path)
-
