@@ -541,12 +541,13 @@ def _check_out_dir(out_dir, overwrite):
                             f'working directory, one of its parents, or the '
                             f'home or root folder)')
     parent = osp.dirname(osp.abspath(out_dir))
-    if not osp.isdir(parent):
-        raise ToolError(f'the folder {parent!r} of OUT_DIR does not exist')
+    if osp.exists(parent) and not osp.isdir(parent):
+        raise ToolError(f'{parent!r} is not a folder; choose another OUT_DIR')
 
 
 def _staging_dir(out_dir):
     path = osp.abspath(out_dir)
+    os.makedirs(osp.dirname(path), exist_ok=True)
     return tempfile.mkdtemp(dir=osp.dirname(path),
                             prefix=f'.tmp_{osp.basename(path)}_')
 
