@@ -62,11 +62,15 @@ def _batch(cfg, rng):
     if scope == 'mmdet':
         from mmdet.testing import demo_mm_inputs
         head = cfg.model.get('bbox_head') or cfg.model.roi_head.bbox_head
+        # demo_mm_inputs draws labels from [1, num_classes): at least 2
         packed = demo_mm_inputs(
             batch_size=2, image_shapes=[(3, H, W)] * 2, num_items=[3, 2],
-            num_classes=head.num_classes,
+            num_classes=max(2, head.num_classes),
             with_mask='mask_head' in cfg.model.get('roi_head', {}))
         packed['inputs'] = images
+        for sample in packed['data_samples']:  # one class: all label 0
+            labels = sample.gt_instances.labels
+            labels.clamp_(max=head.num_classes - 1)
         return packed
     if scope == 'mmseg':
         from mmengine.structures import PixelData
