@@ -270,10 +270,9 @@ def test_fashion_mnist_as_mmpretrain_reads_it(fashion_deb, tmp_path):
     assert sorted(os.listdir(out)) == [
         't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte',
         'train-images-idx3-ubyte', 'train-labels-idx1-ubyte']
-    mmpretrain = pytest.importorskip('mmpretrain')
-    train = mmpretrain.datasets.FashionMNIST(data_root=out, pipeline=[])
-    test = mmpretrain.datasets.FashionMNIST(data_root=out, test_mode=True,
-                                            pipeline=[])
+    datasets = pytest.importorskip('mmpretrain.datasets')
+    train = datasets.FashionMNIST(data_root=out, pipeline=[])
+    test = datasets.FashionMNIST(data_root=out, test_mode=True, pipeline=[])
     assert (len(train), len(test)) == (60000, 10000)
     assert train.metainfo['classes'][0] == 'T-shirt/top'
     item = train.get_data_info(0)
