@@ -227,6 +227,10 @@ def test_a_truncated_cached_wheel_is_refused(wheel, tmp_path, monkeypatch,
 
 def test_pip_refusing_or_missing(tmp_path, monkeypatch, cli_error):
     monkeypatch.setenv('MMHATNET_CACHE', str(tmp_path / 'cache'))
+    # no index and no find-links from this machine's pip configuration
+    monkeypatch.setenv('PIP_CONFIG_FILE', os.devnull)
+    for name in ('PIP_INDEX_URL', 'PIP_EXTRA_INDEX_URL', 'PIP_FIND_LINKS'):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv('PIP_NO_INDEX', '1')
     line = cli_error(tool.main, ['crowns', str(tmp_path / 'set')])
     assert 'pip download --no-deps deepforest==2.1.0` failed' in line
