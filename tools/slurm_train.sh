@@ -15,8 +15,12 @@
 # so that the requeued job continues from the last checkpoint (and a first
 # run, with no checkpoint yet, starts from scratch):
 #
-#   sbatch --requeue --signal=TERM@120 --wrap \
+#   sbatch -p PARTITION --nodes=1 --ntasks=8 --gres=gpu:8 --cpus-per-task=5 \
+#       --requeue --signal=TERM@120 --wrap \
 #       "bash tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR --resume"
+#
+# (the allocation must hold what srun asks for: GPUS tasks, GPUS_PER_NODE
+# GPUs per node, CPUS_PER_TASK cpus each; defaults 8, 8, 5)
 #
 # --requeue lets Slurm put a preempted job back in the queue (PreemptMode=
 # REQUEUE); --signal=TERM@120 sends SIGTERM 120 s before the time limit, so

@@ -17,6 +17,7 @@ yet. mmhatnet has no registries of its own: its configs run in mmdet, mmseg
 or mmpretrain, whichever their ``default_scope`` names, so
 :func:`resolve_mmhatnet_scopes` gives those dicts that scope back.
 """
+import ast
 import os.path as osp
 from typing import Optional
 
@@ -25,7 +26,8 @@ from mmengine.config import Config
 SCOPE = 'mmhatnet'
 # the folder of each config of configs/ under .mim/configs/ (setup.py makes
 # them: mmengine wants a folder level in 'pkg::folder/name.py')
-FOLDERS = ('retinanet', 'mask_rcnn', 'fpn', 'hatnet', 'toy', 'finetune')
+FOLDERS = ('retinanet', 'mask_rcnn', 'fpn', 'hatnet', 'toy', 'finetune',
+           'crowns')
 
 
 class ConfigPathError(ValueError):
@@ -101,12 +103,50 @@ def read_config(path: str) -> Config:
         raise ConfigPathError(f'config {path!r} does not exist')
     try:
         cfg = Config.fromfile(path)
+    except SyntaxError as e:  # in the file or one of its bases
+        raise ConfigPathError(_explain_syntax_error(path, e)) from None
     except (ValueError, FileNotFoundError, AssertionError) as e:
         if not _uses_mmhatnet_bases(path):
             raise
         raise ConfigPathError(_explain_base_error(path, e)) from None
     resolve_mmhatnet_scopes(cfg)
     return cfg
+
+
+def _syntax_error_in(path: str, seen=()):
+    """``(file, SyntaxError)`` of the first file among ``path`` and its local
+    ``_base_`` files that is not valid Python, or None."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read())
+    except SyntaxError as e:
+        return path, e
+    except OSError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                getattr(t, 'id', None) == '_base_' for t in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            for base in [bases] if isinstance(bases, str) else bases:
+                base = osp.join(osp.dirname(path), base)
+                if '::' not in base and base not in seen:
+                    found = _syntax_error_in(base, (*seen, path))
+                    if found:
+                        return found
+    return None
+
+
+def _explain_syntax_error(path: str, e: SyntaxError) -> str:
+    """"<file>, line <n>: <what>" for a config, or one of its bases, that is
+    not valid Python (mmengine's error names neither for a base)."""
+    where, e = _syntax_error_in(path) or (path, e)
+    line = f', line {e.lineno}' if e.lineno else ''
+    code = f' ({e.text.strip()})' if e.text else ''
+    return (f'{where}{line}: {e.msg}{code}; the config is not valid '
+            f'Python, fix it there')
 
 
 def _explain_base_error(path: str, e: Exception) -> str:

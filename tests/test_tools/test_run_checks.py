@@ -93,6 +93,29 @@ def test_missing_config_as_a_user_runs_it(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_config_with_a_syntax_error_names_its_file_and_line(tmp_path):
+    """In the config itself or in a base it inherits: the file, the line and
+    the code, no traceback (mmengine's own error names neither for a
+    base)."""
+    base = tmp_path / 'base.py'
+    base.write_text(f"_base_ = '{RETINANET}'\nmodel = dict(\n"
+                    f"    backbone=dict(arch='tiny'\n")
+    child = tmp_path / 'child.py'
+    child.write_text("_base_ = './base.py'\n")
+    for config in (base, child):
+        out = subprocess.run(
+            [sys.executable, os.path.join(ROOT, 'tools', 'train.py'),
+             str(config), '--work-dir', str(tmp_path / 'work')],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 2, out.stderr[-2000:]
+        assert out.stderr.strip().splitlines()[-1] == (
+            f"error: {base}, line 3: '(' was never closed "
+            f"(backbone=dict(arch='tiny'); the config is not valid Python, "
+            f"fix it there")
+        assert 'Traceback' not in out.stderr
+        assert not (tmp_path / 'work').exists()
+
+
 def test_resume_path_that_does_not_exist(monkeypatch, tmp_path):
     line = _train([RETINANET, '--resume', 'work/epoch_9.pth'], monkeypatch,
                   tmp_path)
