@@ -3,6 +3,10 @@ modules. (``tests/`` is on ``sys.path``: pytest puts the folder of the
 top-level conftest.py there.)"""
 import importlib.util
 import os.path as osp
+import warnings
+
+import pytest
+import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools')
@@ -17,3 +21,32 @@ def load_tool(path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# ------------------------------------------------- what this torch can do
+# Tests of a feature that an older supported torch lacks skip with the
+# reason (docs/development.md lists them per lane); everything else runs.
+TORCH_VERSION = tuple(
+    int(p) for p in torch.__version__.split('+')[0].split('.')[:2])
+
+#: torch.compile (dynamo + inductor) of H-MHSA as one graph, equal to eager:
+#: torch 2.1.2's dynamo breaks the graph on bool() of a symbolic size and
+#: its inductor gives SDPA's output other strides than it asserts
+requires_compile = pytest.mark.skipif(
+    TORCH_VERSION < (2, 14), reason=f'torch.compile of the attention needs '
+    f'a newer torch than {torch.__version__} (passes on 2.14.1)')
+
+
+def skip_without_cpu_autocast(dtype) -> None:
+    """Skip the calling test when this torch has no CPU autocast to
+    ``dtype`` (torch 2.1 has bf16 only; fp16 came later)."""
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter('always')
+        try:
+            with torch.autocast('cpu', dtype=dtype):
+                got = torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype
+        except RuntimeError:
+            got = None
+    if got != dtype:
+        pytest.skip(f'{dtype} autocast on a CPU needs a newer torch than '
+                    f'{torch.__version__}')

@@ -21,6 +21,8 @@
 #   latest       the newest torch on the package index, 2.15.0 (no
 #                torchvision for it on the index yet), mmcv 2.1.0 with ops
 #                built against it, the same mm libraries.
+#   latest-lite  torch 2.15.0 with mmcv-lite and mmengine only (as
+#                torch2.1-lite).
 #
 # What it installs, and the traps it steps around:
 #   * Python 3.11 venv; setuptools >=77,<82 (mmcv's setup.py and mmengine import
@@ -63,7 +65,7 @@ while [ $# -gt 0 ]; do
             LANE="$2"; shift 2 ;;
     --lane=*) LANE="${1#--lane=}"; shift ;;
     -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "error: unknown argument '$1' (usage: bash tools/install.sh [--lane default|torch2.1|torch2.1-lite|latest])" >&2
+    *) echo "error: unknown argument '$1' (usage: bash tools/install.sh [--lane default|torch2.1|torch2.1-lite|latest|latest-lite])" >&2
        exit 2 ;;
   esac
 done
@@ -84,12 +86,13 @@ case "$LANE" in
   torch2.1-lite)
     VENV_NAME=.venv-torch2.1-lite; TORCH_VERSION=2.1.2; TORCHVISION_VERSION=0.16.2
     NUMPY="numpy<2"; DEPLOY=0; MM_LIBS=0; MMCV_DIST=mmcv-lite ;;
-  latest)
-    VENV_NAME=.venv-latest; TORCH_VERSION=2.15.0
+  latest|latest-lite)
+    VENV_NAME=".venv-$LANE"; TORCH_VERSION=2.15.0
     TORCHVISION_VERSION=  # none on the index yet for torch 2.15
     NUMPY="numpy<2.3"
+    if [ "$LANE" = latest-lite ]; then DEPLOY=0; MM_LIBS=0; MMCV_DIST=mmcv-lite; fi
     export PIP_CONFIG_FILE=/dev/null ;;  # the machines cap torch at 2.14.1
-  *) echo "error: unknown lane '$LANE'; choose default, torch2.1, torch2.1-lite or latest" >&2
+  *) echo "error: unknown lane '$LANE'; choose default, torch2.1, torch2.1-lite, latest or latest-lite" >&2
      exit 2 ;;
 esac
 VENV="${MMHATNET_VENV:-$ROOT/$VENV_NAME}"

@@ -5,22 +5,23 @@
 #   bash tools/run_tests.sh --lane torch2.1 [pytest args] # torch 2.1.2
 #   bash tools/run_tests.sh --lane latest [pytest args]   # the newest torch
 # A lane installs its own virtual environment (.venv-<lane>) through
-# tools/install.sh; the mmcv wheel cache is shared. The torch2.1-lite lane
-# (torch 2.1.2 with mmcv-lite, no mm libraries) runs the tests that need no
-# more: the backbone's, and installing mmhatnet into such an environment.
+# tools/install.sh; the mmcv wheel cache is shared. The lite lanes
+# (torch2.1-lite, latest-lite: that torch with mmcv-lite, no mm libraries)
+# run the tests that need no more: the backbone's, and installing mmhatnet
+# into such an environment.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LANE=default
 if [ "${1:-}" = --lane ]; then
-  [ $# -ge 2 ] || { echo "error: --lane needs a name (default, torch2.1, torch2.1-lite, latest)" >&2; exit 2; }
+  [ $# -ge 2 ] || { echo "error: --lane needs a name (default, torch2.1, torch2.1-lite, latest, latest-lite)" >&2; exit 2; }
   LANE="$2"; shift 2
 elif [ "${1:-}" != "${1#--lane=}" ]; then
   LANE="${1#--lane=}"; shift
 fi
 case "$LANE" in
   default) VENV_NAME=.venv ;;
-  torch2.1|torch2.1-lite|latest) VENV_NAME=".venv-$LANE" ;;
-  *) echo "error: unknown lane '$LANE'; choose default, torch2.1, torch2.1-lite or latest" >&2; exit 2 ;;
+  torch2.1|torch2.1-lite|latest|latest-lite) VENV_NAME=".venv-$LANE" ;;
+  *) echo "error: unknown lane '$LANE'; choose default, torch2.1, torch2.1-lite, latest or latest-lite" >&2; exit 2 ;;
 esac
 export MMHATNET_LANE="$LANE"
 export MMHATNET_VENV="${MMHATNET_VENV:-$ROOT/$VENV_NAME}"
@@ -34,7 +35,7 @@ if [ "$LANE" = default ]; then
   "$BIN/isort" --check-only --diff "${LINTED[@]}" ||
     { echo "isort failed: run $BIN/isort ${LINTED[*]}" >&2; exit 1; }
 fi
-if [ "$LANE" = torch2.1-lite ]; then
+if [ "${LANE%-lite}" != "$LANE" ]; then
   # what an environment without mmcv's ops and the mm libraries can run
   exec "$BIN/python" -m pytest -rs tests/test_models \
     tests/test_packaging/test_existing_env.py "$@"

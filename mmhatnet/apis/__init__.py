@@ -12,8 +12,7 @@ from .released import (check_released_fits_config, load_released_classifier,
 from .runner import (build_runner, enable_visualization, load_run_config,
                      prepare_cpu_distributed, release_distributed,
                      write_test_results)
-from .train_checks import (add_robust_hooks, check_before_training,
-                           check_model)
+from .train_checks import add_robust_hooks, check_before_training, check_model
 
 __all__ = [
     'SCOPES', 'add_robust_hooks', 'build_config_model', 'build_runner',

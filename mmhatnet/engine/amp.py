@@ -52,8 +52,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import (AmpOptimWrapper, DefaultOptimWrapperConstructor,
                             OptimWrapper)
-from mmengine.registry import (HOOKS, OPTIM_WRAPPER_CONSTRUCTORS,
-                               OPTIM_WRAPPERS)
+from mmengine.registry import HOOKS, OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 #: the names of the command-line flags (``--amp-dtype``) and their dtypes
 AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -326,8 +325,9 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
 class OtherToolsAmpOptimWrapper(MixedPrecisionOptimWrapper):
     """What ``optim_wrapper.type='AmpOptimWrapper'`` builds under
     :class:`MixedPrecisionOptimWrapperConstructor`: mmdet's/mmseg's/
-    mmpretrain's own ``tools/train.py --amp`` set that type. It is :class:`MixedPrecisionOptimWrapper`, except on a
-    CPU that cannot run the asked mixed precision (no native bf16, or fp16):
+    mmpretrain's own ``tools/train.py --amp`` set that type. It is
+    :class:`MixedPrecisionOptimWrapper`, except on a CPU that cannot run the
+    asked mixed precision (no native bf16, or fp16):
     there it logs why and trains in fp32, because those tools build the
     optimizer wrapper only after the runner has made the work dir, too late
     to stop cleanly. (mmhatnet's ``tools/train.py --amp`` refuses such a

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from common import skip_without_cpu_autocast
 
 import mmhatnet.models.layers.attention as attention_module
 from mmhatnet.models import (HATBlock, HATNet, HierarchicalAttention,
@@ -57,6 +58,7 @@ CASES += [(name, 'not divisible', torch.float16)
 
 @pytest.mark.parametrize('name,size,dtype', CASES)
 def test_module_under_autocast_is_close_to_fp32(name, size, dtype):
+    skip_without_cpu_autocast(dtype)
     module = _randomise(MODULES[name]())
     x = torch.randn(2, 32, *SIZES[size], generator=torch.Generator()
                     .manual_seed(1))
@@ -74,6 +76,7 @@ def test_module_under_autocast_is_close_to_fp32(name, size, dtype):
                                         ((60, 44), torch.bfloat16),
                                         ((60, 44), torch.float16)])
 def test_backbone_stages_under_autocast_are_close_to_fp32(size, dtype):
+    skip_without_cpu_autocast(dtype)
     model = HATNet(arch=ARCH, g1=(4, 4, 4), g2=(4, 2, 2), drop_path_rate=0.)
     model.init_weights()
     model.eval()
@@ -106,6 +109,7 @@ def test_padding_mask_cannot_overflow_fp16(monkeypatch):
     fp16 and, added to a finite score, NaN where a row ends up all -inf.
     Here the last window row of a 9x9 map with G1=8 has one real key row in
     eight, under fp16 autocast."""
+    skip_without_cpu_autocast(torch.float16)
     seen = _sdpa_masks(monkeypatch)
     module = _randomise(HierarchicalAttention(32, 8, g1=8, g2=2))
     x = torch.randn(1, 32, 9, 9, generator=torch.Generator().manual_seed(3))
@@ -126,6 +130,7 @@ def test_scores_beyond_fp16_range_stay_finite():
     """q.k beyond 65504, which the explicit ``softmax(Q K^T)`` of the plain
     formulation overflows in fp16, is fine in our attention: SDPA accumulates
     the scores in fp32."""
+    skip_without_cpu_autocast(torch.float16)
     module = _randomise(HierarchicalAttention(32, 16, g1=4, g2=2))
     with torch.no_grad():  # scale the local queries and keys up
         module.local_qkv.weight[:64] *= 100

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from common import requires_compile, skip_without_cpu_autocast
 
 import mmhatnet.models.layers.attention as attention_module
 from mmhatnet.models import (HATNet, HierarchicalAttention,
@@ -184,6 +185,7 @@ def test_nchw_input_gives_the_same_result():
 # -------------------------------------------------- autocast and compile
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 def test_autocast_outputs_are_finite_and_close_to_fp32(dtype):
+    skip_without_cpu_autocast(dtype)
     model = _randomise(HATNet(arch=SMALL_ARCH, drop_path_rate=0.)).eval()
     x = torch.randn(2, 3, 72, 56)
     with torch.no_grad():
@@ -213,6 +215,7 @@ MODULES = dict(
 COMPILE_SIZES = [(8, 12), (7, 10), (3, 3)]
 
 
+@requires_compile
 @pytest.mark.parametrize('name', MODULES)
 def test_attention_compiles_as_one_graph(name):
     """fullgraph=True raises on any graph break in the attention block."""
@@ -224,6 +227,7 @@ def test_attention_compiles_as_one_graph(name):
         _assert_same(_grads(module, x, compiled), _grads(module, x, module))
 
 
+@requires_compile
 def test_hmhsa_compiled_by_inductor_matches_eager_forward_and_backward():
     """The real compiler, forward and backward. (It caught inductor's wrong
     backward of ceil_mode pooling on partial cells; see

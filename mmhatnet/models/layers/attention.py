@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..utils.torch_compat import is_exporting, statically_known_true
+from ..utils.torch_compat import is_exporting, sdpa, statically_known_true
 
 
 def _num_heads(embed_dims: int, head_dim: int) -> int:
@@ -146,7 +146,7 @@ class HierarchicalAttention(nn.Module):
         q = _tokens(self.global_q(x), 1, self.num_heads)[0]
         kv = self.global_kv(self.pool_norm(self.pool(x)))
         k, v = _tokens(kv, 2, self.num_heads)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = sdpa(q, k, v)
         return self.proj(_to_map(out, H, W) + x)
 
     # The geometry of an (H, W) map, in one place for the module, the plain
@@ -207,8 +207,7 @@ class HierarchicalAttention(nn.Module):
         # (B, nh, wh, nw, ww, 3, heads, hd) -> (3, B, nh, nw, heads, wh, ww, hd)
         windows = tokens.reshape(B, nh, wh, nw, ww, 3, heads, hd).permute(
             5, 0, 1, 3, 6, 2, 4, 7).reshape(3, B * nh * nw, heads, wh * ww, hd)
-        out = F.scaled_dot_product_attention(*windows.unbind(0),
-                                             attn_mask=mask)
+        out = sdpa(*windows.unbind(0), attn_mask=mask)
         # (B, nh, nw, heads, wh, ww, hd) -> (B, nh, wh, nw, ww, heads, hd)
         out = out.reshape(B, nh, nw, heads, wh, ww, hd).permute(
             0, 1, 4, 2, 5, 3, 6).reshape(B, Hp, Wp, heads * hd)
@@ -371,5 +370,5 @@ class MultiHeadSelfAttention(nn.Module):
             pooled = avg_pool_partial(x, kernel)
             k, v = _tokens(F.conv2d(pooled, weight[C:], bias[C:]), 2,
                            self.num_heads)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = sdpa(q, k, v)
         return self.proj(_to_map(out, H, W))

@@ -6,6 +6,7 @@ Newer torch APIs are looked up where they are used, never imported at
 torch supports (no export-only shortcut, no compile check).
 """
 import torch
+import torch.nn.functional as F
 
 TORCH_VERSION = tuple(
     int(p) for p in torch.__version__.split('+')[0].split('.')[:2])
@@ -13,6 +14,17 @@ TORCH_VERSION = tuple(
 #: backward of a GroupNorm whose channels-last input does not require grad
 #: (fixed in 2.14); the backbone steps around it (see ``HATNet.forward``)
 GROUPNORM_CHANNELS_LAST_BACKWARD_CRASHES = TORCH_VERSION < (2, 14)
+#: and (seen on 2.1.2) corrupts the heap in the bf16 backward of
+#: scaled_dot_product_attention on strided (non-contiguous) q, k, v
+SDPA_NEEDS_CONTIGUOUS = TORCH_VERSION < (2, 14)
+
+
+def sdpa(q, k, v, attn_mask=None):
+    """``F.scaled_dot_product_attention``; on a torch whose CPU kernels
+    need it, on contiguous copies of q, k, v (same values)."""
+    if SDPA_NEEDS_CONTIGUOUS:
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
 
 
 def is_compiling() -> bool:
