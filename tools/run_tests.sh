@@ -12,12 +12,12 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LANE=default
-if [ "${1:-}" = --lane ]; then
-  [ $# -ge 2 ] || { echo "error: --lane needs a name (default, torch2.1, torch2.1-lite, latest, latest-lite)" >&2; exit 2; }
-  LANE="$2"; shift 2
-elif [ "${1:-}" != "${1#--lane=}" ]; then
-  LANE="${1#--lane=}"; shift
-fi
+case "${1:-}" in
+  --lane)
+    [ $# -ge 2 ] || { echo "error: --lane needs a name (default, torch2.1, torch2.1-lite, latest, latest-lite)" >&2; exit 2; }
+    LANE="$2"; shift 2 ;;
+  --lane=*) LANE="${1#--lane=}"; shift ;;
+esac
 case "$LANE" in
   default) VENV_NAME=.venv ;;
   torch2.1|torch2.1-lite|latest|latest-lite) VENV_NAME=".venv-$LANE" ;;
