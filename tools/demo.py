@@ -29,10 +29,13 @@ the config's dataset.
 import argparse
 import os
 import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # mmhatnet_tools
 
 import numpy as np
 
-from mmhatnet.utils.cli import (ToolError, add_amp_arguments, add_cfg_options,
+from mmhatnet_tools.cli import (ToolError, add_amp_arguments, add_cfg_options,
                                 run_or_exit)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',

@@ -14,12 +14,13 @@ fresh interpreter.
   returning freed heap to the OS (``malloc_trim``).
 * :func:`measure_model` measures inference and a training step of one model
   at one size (a JSON-able row); :func:`in_subprocess` does it in a fresh
-  interpreter (``python -m mmhatnet.analysis.benchmark SPEC OUT``), so that
+  interpreter (``python -m mmhatnet_tools.benchmark SPEC OUT``), so that
   nothing (allocator caches, thread pools) leaks from one model to the next.
 """
 import ctypes
 import json
 import math
+import os
 import os.path as osp
 import platform
 import re
@@ -142,7 +143,7 @@ def gflops(forward_module: nn.Module, height: int, width: int,
     """Multiply-adds of one forward, attention included, in G; None (and a
     line on stderr) when the counter fails, so that the timings are kept."""
     try:
-        from mmhatnet.analysis.complexity import complete_flops
+        from mmhatnet_tools.complexity import complete_flops
         total, _, _ = complete_flops(forward_module, (height, width))
         return total * batch / 1e9
     except Exception as e:  # a counter failure must not lose the timings
@@ -274,9 +275,14 @@ def in_subprocess(spec: Dict, timeout: Optional[float] = None
     stderr) if it died (e.g. out of memory) or timed out."""
     with tempfile.TemporaryDirectory() as tmp:
         out = osp.join(tmp, 'row.json')
-        cmd = [sys.executable, '-m', __name__, json.dumps(spec), out]
+        cmd = [sys.executable, '-m', 'mmhatnet_tools.benchmark',
+               json.dumps(spec), out]
+        tools = osp.dirname(osp.dirname(osp.abspath(__file__)))
+        path = os.pathsep.join(
+            filter(None, [tools, os.environ.get('PYTHONPATH')]))
         try:
-            proc = subprocess.run(cmd, timeout=timeout)
+            proc = subprocess.run(cmd, timeout=timeout,
+                                  env=dict(os.environ, PYTHONPATH=path))
         except subprocess.TimeoutExpired:
             print(f'  {spec["model"]} {spec.get("variant", "")} '
                   f'{spec["height"]}x{spec["width"]}: timed out',

@@ -89,7 +89,7 @@ def build_model(cfg: Config) -> nn.Module:
     from mmhatnet.apis.model import build_config_model
 
     # builders log at INFO (e.g. mmpretrain's batch augments): keep it quiet
-    name = 'mmhatnet.analysis.complexity'
+    name = 'mmhatnet_tools.complexity'
     if not MMLogger.check_instance_created(name):
         MMLogger.get_instance(name, log_level='WARNING')
 
