@@ -17,9 +17,9 @@ REGISTRATION = {
     'mmhatnet.models.utils.official_checkpoint',
     'mmhatnet.models.utils.state_dict', 'mmhatnet.models.utils.torch_compat',
     # the opt-ins: atomic checkpoints, PreemptionHook, the AMP wrapper and
-    # its constructor, lr decay
+    # its constructor
     'mmhatnet.engine', 'mmhatnet.engine.amp', 'mmhatnet.engine.atomic_io',
-    'mmhatnet.engine.layer_decay', 'mmhatnet.engine.preemption',
+    'mmhatnet.engine.preemption',
     # the weights_only allowlist, mmhatnet:: bases, hatnet:// and the names
     # in mmpretrain's model hub
     'mmhatnet.utils', 'mmhatnet.utils.checkpoint_safety',

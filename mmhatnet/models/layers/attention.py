@@ -4,8 +4,7 @@ plain MHSA of the last stage.
 
 Both modules work on channel-first maps ``(B, C, H, W)`` and use 1x1
 convolutions as the token projections, as the released implementation does,
-so the released weights load without reshaping.
-"""
+so the released weights load without reshaping."""
 import math
 from typing import Optional, Tuple
 
