@@ -11,8 +11,7 @@ from .amp import (AMP_DTYPES, AmpUnsupportedError, FeatureAutocastHook,
                   MixedPrecisionOptimWrapperConstructor,
                   OtherToolsAmpOptimWrapper, autocast_features,
                   check_amp_dtype, cpu_bf16_support, describe_cpu_bf16,
-                  enable_amp_test, enable_amp_training, inference_autocast,
-                  resolve_amp_dtype)
+                  inference_autocast, resolve_amp_dtype)
 from .atomic_io import (ATOMIC_BACKEND_ARGS, AtomicCheckpointHook,
                         AtomicLocalBackend, atomic_write)
 from .preemption import PREEMPTED_EXIT_STATUS, PreemptionHook
@@ -24,6 +23,5 @@ __all__ = [
     'MixedPrecisionOptimWrapperConstructor', 'OtherToolsAmpOptimWrapper',
     'PREEMPTED_EXIT_STATUS', 'PreemptionHook', 'atomic_write',
     'autocast_features', 'check_amp_dtype', 'cpu_bf16_support',
-    'describe_cpu_bf16', 'enable_amp_test', 'enable_amp_training',
-    'inference_autocast', 'resolve_amp_dtype'
+    'describe_cpu_bf16', 'inference_autocast', 'resolve_amp_dtype'
 ]

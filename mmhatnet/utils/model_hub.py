@@ -86,6 +86,7 @@ def register_model_hub() -> bool:
         return False
     try:
         from mmpretrain.apis.model import ModelHub
+
         # the classifiers' metafile only: the detectors and segmentors of
         # the model-index are not mmpretrain models
         ModelHub.register_model_index(

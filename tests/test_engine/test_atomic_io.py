@@ -24,6 +24,7 @@ def _atomic(path):
     """The backend an AtomicCheckpointHook writes ``path`` with."""
     return get_file_backend(str(path), backend_args=ATOMIC)
 
+
 SIZE = 3 * atomic_io.CHUNK + 12345  # a few chunks
 
 

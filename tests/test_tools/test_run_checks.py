@@ -259,8 +259,8 @@ def test_annotation_counts_are_what_mmdet_keeps(coco):
 
 
 @pytest.mark.parametrize('filter_empty_gt', [True, False])
-def test_images_without_objects_are_negatives_not_losses(coco,
-                                                          filter_empty_gt):
+def test_images_without_objects_are_negatives_not_losses(
+        coco, filter_empty_gt):
     """Tiles with no object are legitimate negatives: a set where a third of
     the images have no annotation passes, and the count says so."""
     root, ann = coco

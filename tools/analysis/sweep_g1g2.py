@@ -305,7 +305,8 @@ def run(args):
         raise ToolError(f'config {args.config!r} has default_scope='
                         f'{cfg.get("default_scope")!r}; expected mmdet, '
                         f'mmseg or mmpretrain')
-    from mmhatnet.engine import AmpUnsupportedError, enable_amp_test
+    from mmhatnet.engine import AmpUnsupportedError
+    from mmhatnet_tools.amp import enable_amp_test
     try:
         check_datasets(cfg, ['test_dataloader'])
         amp = enable_amp_test(cfg, args.amp, args.amp_dtype)
