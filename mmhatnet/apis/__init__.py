@@ -8,14 +8,13 @@ from .model import (SCOPES, build_config_model, model_registry,
                     read_model_config)
 from .released import (check_released_fits_config, load_released_classifier,
                        released_state_dict)
-from .runner import (build_runner, enable_visualization, load_run_config,
-                     prepare_cpu_distributed, release_distributed,
-                     write_test_results)
+from .runner import (build_runner, load_run_config, prepare_cpu_distributed,
+                     release_distributed)
 
 __all__ = [
     'SCOPES', 'build_config_model', 'build_runner',
     'check_released_fits_config',
-    'enable_visualization', 'load_released_classifier', 'load_run_config',
+    'load_released_classifier', 'load_run_config',
     'model_registry', 'prepare_cpu_distributed', 'read_model_config',
-    'release_distributed', 'released_state_dict', 'write_test_results'
+    'release_distributed', 'released_state_dict'
 ]

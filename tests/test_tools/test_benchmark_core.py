@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from mmhatnet.models import HATNet
-from mmhatnet.testing import backbone_with_blocks
 from mmhatnet_tools import benchmark as core
+from mmhatnet_tools.reference import backbone_with_blocks
 
 
 def test_exponent_fit_recovers_a_power_law():

@@ -28,7 +28,7 @@ models:
 * ``hatnet-{tiny,small,medium,large}``: our backbone (fused attention,
   channels-last layout);
 * ``hatnet-*-plain``: the same module, same weights, run through
-  :func:`mmhatnet.testing.reference_backbone`, the plain formulation of the
+  :func:`mmhatnet_tools.reference_backbone`, the plain formulation of the
   paper and the released code (NCHW, explicit ``softmax(QK^T/sqrt d)V``);
 * ``hatnet-*-compiled`` (opt-in): our backbone through ``torch.compile``
   (inductor, static shapes; the compilation happens in the untimed warm-up);

@@ -53,14 +53,14 @@ def build(name: str, height: int, variant: str = 'fused') -> Tuple[
 
     HAT-Net runs with the paper's ImageNet G1/G2 at ``height`` 224 and with
     the dense-task ones otherwise. ``variant`` (HAT-Net only): ``fused`` (the
-    model as it is), ``plain`` (:func:`mmhatnet.testing.reference_backbone`,
+    model as it is), ``plain`` (:func:`mmhatnet_tools.reference_backbone`,
     same weights), ``linear-last`` (``last_stage_pool_to=16``),
     ``fixed-keys`` (``linear-last`` and G2 multiplied by
     ``ceil(height / 512)``), ``full-mhsa`` (:func:`full_mhsa_backbone`).
     """
     if name.startswith('hatnet-'):
         from mmhatnet.models import HATNet
-        from mmhatnet.testing import reference_backbone
+        from mmhatnet_tools.reference import reference_backbone
         size = name.split('-')[1]
         plain = name.endswith('-plain') or variant == 'plain'
         if height == 224:
@@ -120,7 +120,7 @@ def _full_mhsa_block(block, x):
 def full_mhsa_backbone(model, x):
     """HAT-Net with every H-MHSA replaced by plain MHSA over all tokens
     (local q/k/v and output projections reused): the quadratic wall."""
-    from mmhatnet.testing import backbone_with_blocks
+    from mmhatnet_tools.reference import backbone_with_blocks
     return backbone_with_blocks(
         model, x.contiguous(memory_format=torch.channels_last),
         _full_mhsa_block)

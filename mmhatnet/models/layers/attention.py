@@ -149,7 +149,7 @@ class HierarchicalAttention(nn.Module):
         return self.proj(_to_map(out, H, W) + x)
 
     # The geometry of an (H, W) map, in one place for the module, the plain
-    # reference (mmhatnet.testing) and the tools that draw or count it.
+    # reference (tools/mmhatnet_tools) and the tools that draw or count it.
     def window_size(self, H: int, W: int) -> Tuple[int, int]:
         """The local window (wh, ww) used for an (H, W) map: G1, or the map's
         side where it is smaller; ``ceil(H/wh) x ceil(W/ww)`` windows, the
