@@ -20,12 +20,13 @@ ARCH = dict(embed_dims=[8, 16, 24, 32], head_dim=8, mlp_ratios=[2, 2, 2, 2],
 
 def classifier(backbone):
     from mmpretrain.registry import MODELS
-    return MODELS.build(dict(
-        type='ImageClassifier', backbone=backbone,
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=4,
-                  in_channels=backbone['arch']['embed_dims'][-1]
-                  if isinstance(backbone['arch'], dict) else 512)))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(dict(
+            type='ImageClassifier', backbone=backbone,
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=4,
+                      in_channels=backbone['arch']['embed_dims'][-1]
+                      if isinstance(backbone['arch'], dict) else 512)))
 
 
 def optimizer(model, lr, rate, weight_decay=0.1, **paramwise):
