@@ -1,8 +1,10 @@
 """What tests in every folder share: the repository root and the tools as
 modules. (``tests/`` is on ``sys.path``: pytest puts the folder of the
-top-level conftest.py there.)"""
+top-level conftest.py there.) Like every tool script, it puts ``tools/`` on
+``sys.path``, for the tools' own package ``mmhatnet_tools``."""
 import importlib.util
 import os.path as osp
+import sys
 import warnings
 
 import pytest
@@ -10,6 +12,7 @@ import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools')
+sys.path.insert(0, TOOLS)
 
 
 def load_tool(path: str):

@@ -1,6 +1,7 @@
 import json
 import os.path as osp
 
+import common  # noqa: F401  (puts tools/ on sys.path, for mmhatnet_tools)
 import pytest
 import torch
 
@@ -55,7 +56,7 @@ def official_keys():
 @pytest.fixture
 def cli_error(capsys):
     """``cli_error(main, argv...)``: call a tool's function, expect the tools'
-    user-error exit (status 2, mmhatnet.utils.cli) and return its one
+    user-error exit (status 2, mmhatnet_tools.cli) and return its one
     ``error:`` line from stderr."""
     def call(func, *args):
         capsys.readouterr()

@@ -76,7 +76,6 @@ def test_import_and_forward_replace_nothing_the_host_registered():
         'AtomicCheckpointHook', 'FeatureAutocastHook', 'PreemptionHook']
     assert added['mmengine.OPTIM_WRAPPERS'] == ['MixedPrecisionOptimWrapper']
     assert added['mmengine.OPTIM_WRAPPER_CONSTRUCTORS'] == [
-        'HATNetLayerDecayOptimWrapperConstructor',
         'MixedPrecisionOptimWrapperConstructor']
     assert added['file backends'] == ['atomic_local']
     assert added['checkpoint schemes'] == ['hatnet://']

@@ -1,7 +1,8 @@
 """``import mmhatnet`` (what every ``custom_imports`` runs) loads the model,
 its registrations and the checkpoint allowlist, and no tool support: no
 runner building, data checks, command-line helpers, deployment or analysis
-code (mmhatnet.apis, utils.cli / files / data_checks / data_scan, ...)."""
+code (mmhatnet.apis, utils.files, deployment, ...; the tools' own helpers live in
+tools/mmhatnet_tools)."""
 import subprocess
 import sys
 
@@ -16,9 +17,9 @@ REGISTRATION = {
     'mmhatnet.models.utils.official_checkpoint',
     'mmhatnet.models.utils.state_dict', 'mmhatnet.models.utils.torch_compat',
     # the opt-ins: atomic checkpoints, PreemptionHook, the AMP wrapper and
-    # its constructor, lr decay
+    # its constructor
     'mmhatnet.engine', 'mmhatnet.engine.amp', 'mmhatnet.engine.atomic_io',
-    'mmhatnet.engine.layer_decay', 'mmhatnet.engine.preemption',
+    'mmhatnet.engine.preemption',
     # the weights_only allowlist, mmhatnet:: bases, hatnet:// and the names
     # in mmpretrain's model hub
     'mmhatnet.utils', 'mmhatnet.utils.checkpoint_safety',
@@ -40,5 +41,4 @@ def test_import_mmhatnet_loads_only_what_registration_needs():
 
 def test_the_tools_seams_load_on_demand():
     loaded = _loaded('import mmhatnet.apis')
-    assert {'mmhatnet.apis.runner', 'mmhatnet.apis.train_checks',
-            'mmhatnet.utils.data_checks', 'mmhatnet.utils.files'} <= loaded
+    assert 'mmhatnet.apis.runner' in loaded

@@ -29,10 +29,13 @@ the config's dataset.
 import argparse
 import os
 import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # mmhatnet_tools
 
 import numpy as np
 
-from mmhatnet.utils.cli import (ToolError, add_amp_arguments, add_cfg_options,
+from mmhatnet_tools.cli import (ToolError, add_amp_arguments, add_cfg_options,
                                 run_or_exit)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
@@ -141,6 +144,7 @@ def load_weights(model, checkpoint: str):
     the libraries' loaders would load what fits and warn); returns its
     ``meta.dataset_meta`` or None."""
     from mmengine.runner import CheckpointLoader
+    from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
     try:
         ckpt = CheckpointLoader.load_checkpoint(checkpoint,
                                                 map_location='cpu')
@@ -151,8 +155,8 @@ def load_weights(model, checkpoint: str):
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise ToolError(f'{checkpoint!r} holds no state dict')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v
-             for k, v in state.items()}
+    state = dict(state)
+    consume_prefix_in_state_dict_if_present(state, 'module.')
     from mmhatnet.models.utils import diff_state_dict
     diff = diff_state_dict(model.state_dict(), state)
     if diff:

@@ -16,19 +16,22 @@ tools/deployment/export.py wrote, run in --backend (onnxruntime or openvino,
 import argparse
 import os
 import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # mmhatnet_tools
 
 from mmengine.dist import is_main_process
 
-from mmhatnet.apis import (build_runner, check_model,
-                           check_released_fits_config, enable_visualization,
+from mmhatnet.apis import (build_runner, check_released_fits_config,
                            load_released_classifier, load_run_config,
-                           release_distributed, released_state_dict,
-                           write_test_results)
-from mmhatnet.engine import enable_amp_test
-from mmhatnet.utils.cli import (add_amp_arguments, add_cfg_options,
-                                check_command_line, exit_with_error)
-from mmhatnet.utils.data_checks import DataCheckError, check_datasets
+                           release_distributed, released_state_dict)
 from mmhatnet.utils.mim import ConfigPathError
+from mmhatnet_tools.amp import enable_amp_test
+from mmhatnet_tools.cli import (add_amp_arguments, add_cfg_options,
+                                check_command_line, exit_with_error)
+from mmhatnet_tools.data_checks import DataCheckError, check_datasets
+from mmhatnet_tools.run_outputs import enable_visualization, write_test_results
+from mmhatnet_tools.train_checks import check_model
 
 
 def parse_args():

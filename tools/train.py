@@ -8,14 +8,18 @@
 """
 import argparse
 import os
+import os.path as osp
+import sys
 
-from mmhatnet.apis import (add_robust_hooks, build_runner,
-                           check_before_training, load_run_config,
-                           release_distributed)
-from mmhatnet.engine import AmpUnsupportedError, enable_amp_training
-from mmhatnet.utils.cli import (add_cfg_options, check_command_line,
-                                exit_with_error)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # mmhatnet_tools
+
+from mmhatnet.apis import build_runner, load_run_config, release_distributed
+from mmhatnet.engine import AmpUnsupportedError
 from mmhatnet.utils.mim import ConfigPathError
+from mmhatnet_tools.amp import enable_amp_training
+from mmhatnet_tools.cli import (add_cfg_options, check_command_line,
+                                exit_with_error)
+from mmhatnet_tools.train_checks import add_robust_hooks, check_before_training
 
 
 def parse_args():

@@ -43,7 +43,10 @@ import argparse
 import math
 import os
 import os.path as osp
+import sys
 from typing import Dict, Optional, Sequence, Tuple
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # mmhatnet_tools
 
 import numpy as np
 import torch
@@ -52,7 +55,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from mmhatnet.models import HATNet, MultiHeadSelfAttention
-from mmhatnet.utils.cli import ToolError, run_or_exit
+from mmhatnet_tools.cli import ToolError, run_or_exit
 
 
 # ----------------------------------------------------------------- the maps

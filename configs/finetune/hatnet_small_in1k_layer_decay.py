@@ -9,6 +9,8 @@
 # after it), the stem 5e-4 x 0.75^17. Change the data, the head's
 # num_classes and the schedule for your task. `flat_decay_mult=0.0` keeps
 # norms and biases without weight decay, as the ImageNet config does.
+# The constructor is mmpretrain's; it asks the model for each parameter's
+# depth, which HATNet.get_layer_depth gives.
 _base_ = '../hatnet_small_in1k.py'
 
 pretrained = 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/HAT-Net_Small.pth'  # noqa: E501
@@ -17,12 +19,9 @@ model = dict(
 
 optim_wrapper = dict(
     optimizer=dict(lr=5e-4),
-    constructor='HATNetLayerDecayOptimWrapperConstructor',
+    constructor='LearningRateDecayOptimWrapperConstructor',
     paramwise_cfg=dict(
-        _delete_=True,
-        layer_decay_rate=0.75,
-        decay_type='layer_wise',
-        flat_decay_mult=0.0))
+        _delete_=True, layer_decay_rate=0.75, flat_decay_mult=0.0))
 
 max_epochs = 30
 warmup_epochs = 2

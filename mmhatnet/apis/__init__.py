@@ -1,23 +1,20 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
 """What the tools call, and what a user's own script calls to do the same:
 read a config and build its library's runner (:mod:`.runner`) or just its
-model (:mod:`.model`), check a training run before it starts
-(:mod:`.train_checks`), evaluate a released ImageNet checkpoint
+model (:mod:`.model`), evaluate a released ImageNet checkpoint
 (:mod:`.released`). Not imported by ``import mmhatnet``
 (registration needs none of it)."""
 from .model import (SCOPES, build_config_model, model_registry,
                     read_model_config)
 from .released import (check_released_fits_config, load_released_classifier,
                        released_state_dict)
-from .runner import (build_runner, enable_visualization, load_run_config,
-                     prepare_cpu_distributed, release_distributed,
-                     write_test_results)
-from .train_checks import add_robust_hooks, check_before_training, check_model
+from .runner import (build_runner, load_run_config, prepare_cpu_distributed,
+                     release_distributed)
 
 __all__ = [
-    'SCOPES', 'add_robust_hooks', 'build_config_model', 'build_runner',
-    'check_before_training', 'check_model', 'check_released_fits_config',
-    'enable_visualization', 'load_released_classifier', 'load_run_config',
+    'SCOPES', 'build_config_model', 'build_runner',
+    'check_released_fits_config',
+    'load_released_classifier', 'load_run_config',
     'model_registry', 'prepare_cpu_distributed', 'read_model_config',
-    'release_distributed', 'released_state_dict', 'write_test_results'
+    'release_distributed', 'released_state_dict'
 ]

@@ -10,6 +10,7 @@ from typing import Optional
 import torch
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from ..models.utils import is_official_state_dict
 from ..utils.model_hub import load_from_hatnet_release
@@ -28,10 +29,11 @@ def released_state_dict(checkpoint: str) -> Optional[dict]:
             ckpt = None  # legacy format, or not a checkpoint: read it below
         if isinstance(ckpt, dict):
             keys = ckpt.get('state_dict', ckpt.get('model', ckpt))
-            if isinstance(keys, dict) and not is_official_state_dict({
-                    k[len('module.'):] if k.startswith('module.') else k: 0
-                    for k in keys}):
-                return None
+            if isinstance(keys, dict):
+                keys = dict.fromkeys(keys, 0)
+                consume_prefix_in_state_dict_if_present(keys, 'module.')
+                if not is_official_state_dict(keys):
+                    return None
     try:
         return load_from_hatnet_release(checkpoint)['state_dict']
     except ValueError:

@@ -1,10 +1,7 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
 """Running a config with the library it names: reading it with the
-command line's choices, building that library's runner (with what a
-distributed run without CUDA needs), drawing test predictions, and writing
-the results of a test run."""
-import json
-import os
+command line's choices and building that library's runner (with what a
+distributed run without CUDA needs)."""
 import os.path as osp
 from typing import List, Optional
 from unittest import mock
@@ -16,7 +13,6 @@ from mmengine.registry import MODEL_WRAPPERS, RUNNERS
 from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
 
-from ..utils.files import atomic_output
 from ..utils.mim import read_config
 from .model import model_registry
 
@@ -142,54 +138,6 @@ def prepare_cpu_distributed(cfg: Config) -> List[str]:
         changes.append(f'sync_bn={cfg.sync_bn!r} dropped')
         cfg.sync_bn = None
     return changes
-
-
-def enable_visualization(cfg: Config, show_dir: str) -> str:
-    """Turn on the library's visualisation hook so that testing draws every
-    test image with its predictions into ``show_dir`` (relative paths are
-    taken inside the work dir). Returns the folder the pictures go to (mmseg
-    puts them under its ``vis_data/vis_image/``)."""
-    hooks = cfg.default_hooks
-    if 'visualization' not in hooks:
-        raise ValueError('the config has no default_hooks.visualization '
-                         'to draw predictions with')
-    # absolute, since the libraries' hooks join a relative folder under the
-    # run's own <work_dir>/<timestamp>/
-    show_dir = osp.abspath(osp.join(cfg.work_dir, show_dir))
-    vis = hooks.visualization
-    if cfg.default_scope == 'mmpretrain':
-        vis.enable, vis.out_dir, vis.interval = True, show_dir, 1
-    elif cfg.default_scope == 'mmseg':
-        vis.draw, vis.interval = True, 1
-        cfg.visualizer.save_dir = show_dir
-        show_dir = osp.join(show_dir, 'vis_data', 'vis_image')
-    else:
-        vis.draw, vis.test_out_dir = True, show_dir
-    return show_dir
-
-
-def write_test_results(work_dir: str, config: str, checkpoint: str,
-                       metrics: dict, pictures: Optional[str]) -> str:
-    """Write what a test run produced to ``<work_dir>/results.json``
-    (atomically): the config, the checkpoint, every metric and the folder of
-    the pictures (absolute, or None). Returns the path."""
-    path = osp.join(work_dir, 'results.json')
-    os.makedirs(work_dir, exist_ok=True)
-    results = dict(config=config, checkpoint=checkpoint,
-                   metrics={k: _plain(v) for k, v in metrics.items()},
-                   pictures=pictures)
-    with atomic_output(path) as tmp, open(tmp, 'w') as f:
-        json.dump(results, f, indent=2)
-    return path
-
-
-def _plain(value):
-    """A metric as a JSON value (numpy and torch scalars become floats)."""
-    if hasattr(value, 'item'):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def release_distributed() -> None:

@@ -2,28 +2,26 @@
 """What a config opts into, each under a name of its own (``import
 mmhatnet`` registers them and replaces nothing): ``AtomicCheckpointHook``,
 ``PreemptionHook``, ``FeatureAutocastHook``, ``MixedPrecisionOptimWrapper``
-and its ``MixedPrecisionOptimWrapperConstructor``, the layer-wise lr decay
-constructor, and the ``atomic_local`` file backend."""
+and its ``MixedPrecisionOptimWrapperConstructor``, and the ``atomic_local``
+file backend. (Layer-wise lr decay is mmpretrain's
+``LearningRateDecayOptimWrapperConstructor`` with
+``HATNet.get_layer_depth``.)"""
 from .amp import (AMP_DTYPES, AmpUnsupportedError, FeatureAutocastHook,
                   MixedPrecisionOptimWrapper,
                   MixedPrecisionOptimWrapperConstructor,
                   OtherToolsAmpOptimWrapper, autocast_features,
                   check_amp_dtype, cpu_bf16_support, describe_cpu_bf16,
-                  enable_amp_test, enable_amp_training, inference_autocast,
-                  resolve_amp_dtype)
+                  inference_autocast, resolve_amp_dtype)
 from .atomic_io import (ATOMIC_BACKEND_ARGS, AtomicCheckpointHook,
                         AtomicLocalBackend, atomic_write)
-from .layer_decay import (HATNetLayerDecayOptimWrapperConstructor,
-                          hatnet_layer_depth)
 from .preemption import PREEMPTED_EXIT_STATUS, PreemptionHook
 
 __all__ = [
     'AMP_DTYPES', 'ATOMIC_BACKEND_ARGS', 'AmpUnsupportedError',
     'AtomicCheckpointHook', 'AtomicLocalBackend', 'FeatureAutocastHook',
-    'HATNetLayerDecayOptimWrapperConstructor', 'MixedPrecisionOptimWrapper',
+    'MixedPrecisionOptimWrapper',
     'MixedPrecisionOptimWrapperConstructor', 'OtherToolsAmpOptimWrapper',
     'PREEMPTED_EXIT_STATUS', 'PreemptionHook', 'atomic_write',
     'autocast_features', 'check_amp_dtype', 'cpu_bf16_support',
-    'describe_cpu_bf16', 'enable_amp_test', 'enable_amp_training',
-    'hatnet_layer_depth', 'inference_autocast', 'resolve_amp_dtype'
+    'describe_cpu_bf16', 'inference_autocast', 'resolve_amp_dtype'
 ]

@@ -13,9 +13,9 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DefaultScope
 
-from mmhatnet.analysis.paper import METHODS, ROWS
-from mmhatnet.analysis.zoo import config_of
 from mmhatnet.models import HATNet
+from mmhatnet_tools.paper import METHODS, ROWS
+from mmhatnet_tools.zoo import config_of
 
 CONFIGS = sorted(
     osp.relpath(p, ROOT)

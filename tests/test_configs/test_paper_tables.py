@@ -1,4 +1,4 @@
-"""Our 16 configs against the paper's Tables 1-4 (mmhatnet/analysis/paper.py),
+"""Our 16 configs against the paper's Tables 1-4 (tools/mmhatnet_tools/paper.py),
 the FLOPs tools, and the model index built from the same numbers."""
 import os
 import re
@@ -11,13 +11,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from common import ROOT, load_tool
 
-from mmhatnet.analysis import paper as paper_tables
-from mmhatnet.analysis.complexity import (NUM_DUMMY_PROPOSALS, TensorForward,
-                                          build_model, complete_flops,
-                                          count_parameters, load_model_config,
-                                          paper_flops, sdpa_flop_jit)
-from mmhatnet.analysis.paper import ROWS, SIZES, rows
-from mmhatnet.analysis.zoo import config_name, config_of, row_for_config
+from mmhatnet_tools import paper as paper_tables
+from mmhatnet_tools.complexity import (NUM_DUMMY_PROPOSALS, TensorForward,
+                                       build_model, complete_flops,
+                                       count_parameters, load_model_config,
+                                       paper_flops, sdpa_flop_jit)
+from mmhatnet_tools.paper import ROWS, SIZES, rows
+from mmhatnet_tools.zoo import config_name, config_of, row_for_config
 
 CONFIGS = sorted({config_of(r) for r in ROWS})
 

@@ -1,17 +1,15 @@
-"""MixedPrecisionOptimWrapper and the --amp switches, in process: bf16 on a
-CPU through mmengine's registry, what a CPU without bf16 gets, and the
-config changes of train/test --amp (resume included)."""
+"""MixedPrecisionOptimWrapper, in process: bf16 on a CPU through mmengine's
+registry and what a CPU without bf16 gets. (The config changes of
+train/test --amp: tests/test_tools/test_amp_switches.py.)"""
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.config import Config
-from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.optim import AmpOptimWrapper
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 import mmhatnet.engine.amp as amp
 from mmhatnet.engine import (AmpUnsupportedError, MixedPrecisionOptimWrapper,
                              OtherToolsAmpOptimWrapper, autocast_features,
-                             enable_amp_test, enable_amp_training,
                              resolve_amp_dtype)
 
 pytestmark = pytest.mark.skipif(
@@ -138,53 +136,3 @@ def test_cpu_with_avx512_bf16_or_amx_runs_bf16(monkeypatch):
                        'on GPUs only'):
         resolve_amp_dtype('cpu', 'fp16')
     assert resolve_amp_dtype('cpu', 'fp16', cpu_fp16_ok=True) == torch.float16
-
-
-def _cfg():
-    return Config(dict(
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        val_cfg=dict(type='ValLoop'), test_cfg=dict(type='TestLoop'),
-        work_dir='unused'))
-
-
-def test_train_and_test_switches():
-    cfg = _cfg()
-    line = enable_amp_training(cfg, True)
-    assert line.startswith(
-        'mixed precision (--amp): bfloat16 autocast on cpu (AVX512-BF16 ')
-    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
-    assert cfg.optim_wrapper.dtype == 'bfloat16'
-    # validation and testing autocast the features too
-    assert cfg.custom_hooks == [dict(type='FeatureAutocastHook',
-                                     dtype='bfloat16')]
-    assert enable_amp_training(_cfg(), False) is None
-    with pytest.raises(AmpUnsupportedError, match='--amp-dtype needs --amp'):
-        enable_amp_training(_cfg(), False, 'bf16')
-    cfg = _cfg()
-    assert 'inference under bfloat16' in enable_amp_test(cfg, True)
-    assert cfg.custom_hooks[-1].type == 'FeatureAutocastHook'
-    cfg = _cfg()
-    cfg.optim_wrapper.type = 'ZeroRedundancyOptimizer'
-    with pytest.raises(AmpUnsupportedError, match='ZeroRedundancy'):
-        enable_amp_training(cfg, True)
-
-
-def test_resume_of_an_amp_run_goes_on_in_amp(tmp_path):
-    model, wrapper = _wrapper()
-    amp_ckpt, plain_ckpt = tmp_path / 'amp.pth', tmp_path / 'plain.pth'
-    torch.save(dict(optimizer=wrapper.state_dict()), amp_ckpt)
-    plain = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
-    torch.save(dict(optimizer=plain.state_dict()), plain_ckpt)
-
-    cfg = _cfg()
-    line = enable_amp_training(cfg, False, resume=str(amp_ckpt))
-    assert 'resuming a mixed-precision run' in line
-    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
-    # --resume without a path reads the work dir's last_checkpoint
-    cfg = _cfg()
-    cfg.work_dir = str(tmp_path)
-    (tmp_path / 'last_checkpoint').write_text(str(amp_ckpt))
-    assert enable_amp_training(cfg, False, resume='auto') is not None
-    cfg = _cfg()
-    assert enable_amp_training(cfg, False, resume=str(plain_ckpt)) is None
-    assert 'type' not in cfg.optim_wrapper

@@ -12,7 +12,7 @@ from common import skip_without_cpu_autocast
 import mmhatnet.models.layers.attention as attention_module
 from mmhatnet.models import (HATBlock, HATNet, HierarchicalAttention,
                              InvertedResidualMLP, MultiHeadSelfAttention)
-from mmhatnet.testing import explicit_attention
+from mmhatnet_tools.reference import explicit_attention
 
 ARCH = dict(embed_dims=[16, 32, 48, 64], head_dim=8, mlp_ratios=[4, 4, 2, 2],
             depths=[1, 1, 1, 1], kernel_sizes=[3, 3, 5, 3])

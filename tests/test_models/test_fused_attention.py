@@ -1,5 +1,5 @@
 """The fast path (fused SDPA, channels-last, views instead of copies) computes
-the plain formulation of the paper (``mmhatnet.testing.reference``), in
+the plain formulation of the paper (``mmhatnet_tools.reference``), in
 fp32, forward and backward, on sizes that divide by G1/G2 and sizes that do
 not; it survives autocast and ``torch.compile``; and the opt-in linear last
 stage pools exactly the plain model's keys."""
@@ -13,8 +13,8 @@ from common import requires_compile, skip_without_cpu_autocast
 import mmhatnet.models.layers.attention as attention_module
 from mmhatnet.models import (HATNet, HierarchicalAttention,
                              MultiHeadSelfAttention)
-from mmhatnet.testing import (explicit_attention, reference_attention,
-                              reference_backbone)
+from mmhatnet_tools.reference import (explicit_attention, reference_attention,
+                                      reference_backbone)
 
 # a 4-stage HAT-Net narrow enough for fast tests (two heads per stage)
 SMALL_ARCH = dict(embed_dims=[16, 32, 48, 64], head_dim=8,

@@ -59,14 +59,15 @@ def plant(fault: str) -> None:
                                     f'-{os.getpgid(0)}'], check=True,
                                    start_new_session=True)
 
-        import mmhatnet.apis
-        real_add = mmhatnet.apis.add_robust_hooks
+        sys.path.insert(0, osp.join(ROOT, 'tools'))
+        import mmhatnet_tools.train_checks as train_checks
+        real_add = train_checks.add_robust_hooks
 
-        def add_hooks(cfg):  # tools/train.py imports it from mmhatnet.apis
+        def add_hooks(cfg):  # tools/train.py imports it from there
             real_add(cfg)
             cfg.custom_hooks = cfg.custom_hooks + [dict(type='SendSigterm')]
 
-        mmhatnet.apis.add_robust_hooks = add_hooks
+        train_checks.add_robust_hooks = add_hooks
     else:
         raise ValueError(fault)
 

@@ -1,14 +1,14 @@
 """tools/analysis/benchmark.py reports what it measured: the tables, their
 ratios, earlier runs (small sizes only: the real runs are in
 docs/performance.md, not in tests). The measuring itself
-(mmhatnet.analysis.benchmark) is tested in tests/test_analysis/."""
+(mmhatnet_tools.benchmark) is tested in tests/test_tools/test_benchmark_core.py."""
 import re
 
 import pytest
 import torch
 from common import load_tool
 
-from mmhatnet.analysis import benchmark as core
+from mmhatnet_tools import benchmark as core
 
 
 @pytest.fixture(scope='module')

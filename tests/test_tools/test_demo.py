@@ -64,7 +64,7 @@ def toy(tmp_path_factory):
 def _random_checkpoint(config, path):
     """A checkpoint of the config's model as built (random init), with no
     dataset_meta: the tool takes the class names from the config."""
-    from mmhatnet.analysis.complexity import build_model, load_model_config
+    from mmhatnet_tools.complexity import build_model, load_model_config
     torch.manual_seed(0)
     model = build_model(load_model_config(config))
     model.init_weights()

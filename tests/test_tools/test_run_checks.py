@@ -1,7 +1,7 @@
 """What tools/train.py refuses before the work dir exists, with one
 ``error:`` line and exit status 2: command-line mistakes, images that do not
 load, annotations mmdet would drop in bulk, a backbone that does not fit its
-neck (mmhatnet.utils.cli, .data_scan, mmhatnet.apis.fit_check);
+neck (mmhatnet_tools.cli, .data_scan, mmhatnet.apis.fit_check);
 and the same neck check on a model built by any tool."""
 import argparse
 import contextlib
@@ -18,7 +18,7 @@ from common import ROOT, load_tool
 from mmengine.config import Config, DictAction
 from toy_options import coco_data_options
 
-from mmhatnet.utils.data_scan import count_coco_annotations, scan_datasets
+from mmhatnet_tools.data_scan import count_coco_annotations, scan_datasets
 
 TOY = os.path.join(ROOT, 'configs', 'toy')
 RETINANET = os.path.join(TOY, 'retinanet_hatnet_tiny_toy.py')
@@ -337,7 +337,7 @@ def test_segmentation_and_classification_images_are_scanned(
     set's list of files is its annotation file."""
     from toy_options import data_options
 
-    from mmhatnet.utils.data_checks import DataCheckError
+    from mmhatnet_tools.data_checks import DataCheckError
     root = tmp_path / kind
     subprocess.run([sys.executable, MAKE_TOY, kind, str(root), '--train',
                     '3', '--val', '1', '--size', '32'], check=True,

@@ -55,7 +55,7 @@ def toy(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
-    from mmhatnet.analysis.complexity import build_model, load_model_config
+    from mmhatnet_tools.complexity import build_model, load_model_config
     torch.manual_seed(0)
     model = build_model(load_model_config(CONFIG))
     model.init_weights()
@@ -120,9 +120,9 @@ def test_flops_follow_g1_and_g2(sweep):
 
 
 def test_flops_equal_get_flops_for_the_setting(sweep):
-    """The same count as mmhatnet.analysis.complexity on a model built with that
+    """The same count as mmhatnet_tools.complexity on a model built with that
     G1/G2 in its config."""
-    from mmhatnet.analysis.complexity import complexity
+    from mmhatnet_tools.complexity import complexity
     out_dir, rows, _ = sweep
     table = (out_dir / 'sweep_g1g2.md').read_text()
     shape = tuple(map(int, re.search(r'FLOPs at (\d+)x(\d+)',

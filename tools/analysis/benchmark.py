@@ -28,7 +28,7 @@ models:
 * ``hatnet-{tiny,small,medium,large}``: our backbone (fused attention,
   channels-last layout);
 * ``hatnet-*-plain``: the same module, same weights, run through
-  :func:`mmhatnet.testing.reference_backbone`, the plain formulation of the
+  :func:`mmhatnet_tools.reference_backbone`, the plain formulation of the
   paper and the released code (NCHW, explicit ``softmax(QK^T/sqrt d)V``);
 * ``hatnet-*-compiled`` (opt-in): our backbone through ``torch.compile``
   (inductor, static shapes; the compilation happens in the untimed warm-up);
@@ -39,7 +39,7 @@ models:
 HAT-Net runs with the dense-task G1/G2 (8,8,8 / 16,8,4) except at 224x224,
 where it runs with the ImageNet ones (8,7,7 / 8,4,2), as in the paper.
 It prints seconds, peak memory, GFLOPs (multiply-adds, attention included:
-:func:`mmhatnet.analysis.complexity.complete_flops`), and ratios: each HAT-Net against
+:func:`mmhatnet_tools.complexity.complete_flops`), and ratios: each HAT-Net against
 its plain formulation and against Swin-T, and time per GFLOP.
 
 ``--dtype fp32 bf16 fp16`` measures every row in each dtype: ``bf16``/
@@ -79,15 +79,18 @@ import math
 import os
 import os.path as osp
 import re
+import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
+
 import torch
 
-from mmhatnet.analysis.benchmark import (ALL_MODELS, COMPILED_MODELS, DTYPES,
-                                         HATNET_SIZES, VARIANTS, fit_exponent,
-                                         in_subprocess, machine)
-from mmhatnet.utils.cli import ToolError, exit_with_error, run_or_exit
+from mmhatnet_tools.benchmark import (ALL_MODELS, COMPILED_MODELS, DTYPES,
+                                      HATNET_SIZES, VARIANTS, fit_exponent,
+                                      in_subprocess, machine)
+from mmhatnet_tools.cli import ToolError, exit_with_error, run_or_exit
 
 # name: (height, width, batch)
 CASES = {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 # Copyright (c) mmhatnet contributors. All rights reserved.
-"""How long the pre-training image scan (``mmhatnet.utils.data_scan``) takes
+"""How long the pre-training image scan (``mmhatnet_tools.data_scan``) takes
 on a folder of many small JPEGs, the figure docs/user_guides/robust_training.md
 gives.
 
@@ -11,7 +11,7 @@ gives.
 It writes ``--files`` synthetic JPEGs (64-160 pixels wide, noise and a few
 rectangles, about 5 KB each; the scan reads headers, so size matters little)
 into ``--folder`` (default: a temporary folder, removed afterwards), then
-times :func:`~mmhatnet.utils.data_scan.scan_images` over them once per
+times :func:`~mmhatnet_tools.data_scan.scan_images` over them once per
 ``--threads`` value with a warm page cache, and, with ``--drop-caches``
 (root only: ``sync; echo 3 > /proc/sys/vm/drop_caches``), once more per value
 with a cold one. Every time is one run; run it twice to see the noise.
@@ -27,11 +27,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
+
 import numpy as np
 from PIL import Image
 
-from mmhatnet.utils.cli import exit_with_error
-from mmhatnet.utils.data_scan import scan_images
+from mmhatnet_tools.cli import exit_with_error
+from mmhatnet_tools.data_scan import scan_images
 
 
 def cpu_name() -> str:

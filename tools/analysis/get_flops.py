@@ -25,11 +25,14 @@ The default input is the size of the paper's table for one of our configs
 beside ours when the config is one of the 16 that reproduce its rows.
 """
 import argparse
+import os.path as osp
 import sys
 import time
 import warnings
 
-from mmhatnet.utils.cli import add_cfg_options
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
+
+from mmhatnet_tools.cli import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -53,7 +56,7 @@ def _g(flops):
 
 
 def report(config, result, row):
-    """The text printed for ``result`` (see mmhatnet.analysis.complexity.complexity);
+    """The text printed for ``result`` (see mmhatnet_tools.complexity.complexity);
     ``row`` is the paper's row for the config, or None."""
     H, W = result['shape']
     same_size = row is not None and row.input_size == (H, W)
@@ -92,8 +95,8 @@ def report(config, result, row):
 def main(argv=None):
     args = parse_args(argv)
     warnings.filterwarnings('ignore')
-    from mmhatnet.analysis.complexity import complexity
-    from mmhatnet.analysis.zoo import row_for_config
+    from mmhatnet_tools.complexity import complexity
+    from mmhatnet_tools.zoo import row_for_config
     start = time.time()
     try:
         result = complexity(args.config, shape=args.shape,

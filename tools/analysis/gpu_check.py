@@ -13,7 +13,7 @@ fp16 and bf16 where the device has them) it prints:
 
 * the relative error ``||a - b|| / ||b||`` of each stage's output against
   our fp32 output, for our model (``fused``) and for the plain formulation
-  (``plain``, :func:`mmhatnet.testing.reference_backbone`: explicit
+  (``plain``, :func:`mmhatnet_tools.reference_backbone`: explicit
   ``softmax(Q K^T / sqrt d) V``, NCHW) at the same weights, at a size that
   divides by G1/G2 and at one that does not (padding mask in the local
   step); non-finite outputs are reported as such;
@@ -34,9 +34,12 @@ or any stage of fused under autocast above ``--tol`` (2e-2) of fp32.
 repeat, no fp16 on a CPU.
 """
 import argparse
+import os.path as osp
 import statistics
 import sys
 import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
 
 import torch
 
@@ -116,7 +119,7 @@ def dtypes_here(device, asked):
 def check(args) -> bool:
     from mmhatnet.engine import describe_cpu_bf16, inference_autocast
     from mmhatnet.models import HATNet
-    from mmhatnet.testing import reference_backbone
+    from mmhatnet_tools.reference import reference_backbone
 
     device = torch.device(args.device)
     torch.manual_seed(0)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Write model-index.yml and configs/metafiles/*.yml from
-mmhatnet/analysis/paper.py (the paper's numbers), so that they cannot drift.
+tools/mmhatnet_tools/paper.py (the paper's numbers), so that they cannot drift.
 
     python tools/analysis/make_metafiles.py [--check]
 
@@ -14,13 +14,15 @@ import os
 import os.path as osp
 import sys
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # mmhatnet of this checkout
 
-from mmhatnet.analysis.paper import (CODE_URL, IMAGENET_WEIGHTS,  # noqa: E402
-                                     METHODS, PAPER_TITLE, PAPER_URL,
-                                     TRAIN_BATCH, rows)
-from mmhatnet.analysis.zoo import config_name, config_of  # noqa: E402
+from mmhatnet_tools.paper import (CODE_URL, IMAGENET_WEIGHTS,  # noqa: E402
+                                  METHODS, PAPER_TITLE, PAPER_URL, TRAIN_BATCH,
+                                  rows)
+from mmhatnet_tools.zoo import config_name, config_of  # noqa: E402
 
 # metafile (relative to the repo root) -> collection name, method, table
 METAFILES = {
@@ -34,7 +36,7 @@ METAFILES = {
                                                'Mask R-CNN', 4),
 }
 # what a collection's Metadata says beyond the paper's dataset and total
-# batch (mmhatnet/analysis/paper.py): training techniques, resources, the
+# batch (tools/mmhatnet_tools/paper.py): training techniques, resources, the
 # schedule and the architecture
 COLLECTIONS = {
     'ImageNet classifier': dict(
@@ -69,7 +71,7 @@ METRIC_NAMES = {
     'APm50': ('Instance Segmentation', 'mask AP_50'),
     'APm75': ('Instance Segmentation', 'mask AP_75'),
 }
-HEADER = ('# Generated from mmhatnet/analysis/paper.py by '
+HEADER = ('# Generated from tools/mmhatnet_tools/paper.py by '
           'tools/analysis/make_metafiles.py:\n'
           '# edit those and re-run it, not this file.\n')
 
@@ -128,7 +130,7 @@ def metafile(collection, method, table):
         params = f'      Parameters: {_number(row.params_m, 10**6)}'
         if row.ours_params_m is not None:
             params += (f'  # as printed; the config measures '
-                       f'{row.ours_params_m} M (mmhatnet/analysis/paper.py)')
+                       f'{row.ours_params_m} M (tools/mmhatnet_tools/paper.py)')
         lines.append(params)
         h, w = row.input_size
         flops = f'      FLOPs: {_number(row.flops_g, 10**9)}  # at {h}x{w}'

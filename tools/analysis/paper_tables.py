@@ -7,11 +7,11 @@
 For each of our 16 configs: parameters, FLOPs in the paper's convention
 (mmcv's module-hook counter, no attention matmuls) and complete FLOPs
 (mmengine's tracing counter + scaled dot-product attention) at the table's
-input size, next to what the paper prints (mmhatnet/analysis/paper.py) and its
+input size, next to what the paper prints (tools/mmhatnet_tools/paper.py) and its
 results. The ``check`` column names what differs from the paper by more than
 the table's rounding (0.1 M; 0.1 G in Tables 2-3, 1 G in Table 4), FLOPs
 judged in the paper's convention; ``(known)`` marks the parameter gaps that
-mmhatnet/analysis/paper.py lists and docs/model_zoo.md explains.
+tools/mmhatnet_tools/paper.py lists and docs/model_zoo.md explains.
 
 Counting every FLOPs figure takes a while on a CPU (the detectors at
 800x1280 dominate: see the runtime printed at the end); ``--no-flops`` counts
@@ -25,7 +25,9 @@ import sys
 import time
 import warnings
 
-from mmhatnet.analysis.zoo import config_name, config_of, row_for_config
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
+
+from mmhatnet_tools.zoo import config_name, config_of, row_for_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -62,7 +64,7 @@ def parse_args(argv=None):
 def measure(rows, flops, log=sys.stderr):
     """{config: complexity result} for the configs of ``rows``, each counted
     once, at its table's input size."""
-    from mmhatnet.analysis.complexity import complexity
+    from mmhatnet_tools.complexity import complexity
     results = {}
     for row in rows:
         if config_of(row) in results:
@@ -80,7 +82,7 @@ def measure(rows, flops, log=sys.stderr):
 
 def check(row, result):
     """What differs from the paper by more than the table's rounding."""
-    from mmhatnet.analysis.paper import FLOPS_TOLERANCE_G, PARAMS_TOLERANCE_M
+    from mmhatnet_tools.paper import FLOPS_TOLERANCE_G, PARAMS_TOLERANCE_M
     issues = []
     params = result['params'] / 1e6
     if abs(params - row.params_m) > PARAMS_TOLERANCE_M + 1e-9:
@@ -135,7 +137,7 @@ def render(headers, cells, markdown):
 
 
 def print_tables(tables, results, markdown):
-    from mmhatnet.analysis.paper import METHODS, rows
+    from mmhatnet_tools.paper import METHODS, rows
     for table in tables:
         title = TABLE_TITLES[table]
         print(f'\n### {title}\n' if markdown else f'\n{title}')
@@ -157,7 +159,7 @@ def train_command(row, gpus=8):
     ``gpus`` GPUs (the Semantic FPN configs assume 4 GPUs x 4 images)."""
     from mmengine.config import Config
 
-    from mmhatnet.analysis.paper import TRAIN_BATCH
+    from mmhatnet_tools.paper import TRAIN_BATCH
     command = f'bash tools/dist_train.sh {config_of(row)} {gpus}'
     per_gpu = Config.fromfile(osp.join(
         ROOT, config_of(row))).train_dataloader.batch_size
@@ -169,7 +171,7 @@ def train_command(row, gpus=8):
 
 
 def print_readme(results):
-    from mmhatnet.analysis.paper import rows
+    from mmhatnet_tools.paper import rows
     headers = ['Model', 'Config', 'Paper result', 'Params (M) ours / paper',
                'FLOPs (G) ours / paper', 'FLOPs complete (G)',
                'Train (8 GPUs)']
@@ -200,7 +202,7 @@ def print_readme(results):
 def main(argv=None):
     args = parse_args(argv)
     warnings.filterwarnings('ignore')
-    from mmhatnet.analysis.paper import FLOPS_TOLERANCE_G, rows
+    from mmhatnet_tools.paper import FLOPS_TOLERANCE_G, rows
     tables = sorted(set(args.tables))
     if args.readme:
         tables = [2, 3, 4]

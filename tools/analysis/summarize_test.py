@@ -17,11 +17,14 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
 
 from PIL import Image, ImageDraw
 
-from mmhatnet.utils.cli import ToolError, exit_with_error, run_or_exit
 from mmhatnet.utils.files import atomic_output
+from mmhatnet_tools.cli import ToolError, exit_with_error, run_or_exit
 
 PICTURE_SUFFIXES = ('.jpg', '.jpeg', '.png')
 # the headline metric of each library, in the order they are looked for

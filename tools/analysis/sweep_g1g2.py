@@ -35,7 +35,7 @@ For each setting, with the checkpoint loaded once and only G1/G2 changed
 
 CHECKPOINT is one that tools/train.py wrote or, with a ``hatnet_*_in1k``
 config, a released HAT-Net ImageNet checkpoint (converted on the fly, as
-tools/test.py does). The data is checked first (mmhatnet.utils.data_checks).
+tools/test.py does). The data is checked first (mmhatnet_tools.data_checks).
 
 Written to ``--out-dir`` (default ``work_dirs/<config name>/sweep_g1g2``),
 each file through a temporary file and a rename: ``sweep_g1g2.csv``,
@@ -51,10 +51,13 @@ import math
 import numbers
 import os
 import os.path as osp
+import sys
 import time
 from collections import Counter
 
-from mmhatnet.utils.cli import (ToolError, add_amp_arguments, add_cfg_options,
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
+
+from mmhatnet_tools.cli import (ToolError, add_amp_arguments, add_cfg_options,
                                 run_or_exit)
 
 # the config's own setting is run first, then these (deduplicated): the
@@ -290,11 +293,11 @@ def hatnet_backbone(model, what):
 
 def run(args):
     settings = check_inputs(args)
-    from mmhatnet.analysis.complexity import (TensorForward, both_flops,
-                                              build_model)
     from mmhatnet.apis import (build_runner, load_released_classifier,
                                load_run_config, released_state_dict)
-    from mmhatnet.utils.data_checks import DataCheckError, check_datasets
+    from mmhatnet_tools.complexity import (TensorForward, both_flops,
+                                           build_model)
+    from mmhatnet_tools.data_checks import DataCheckError, check_datasets
     name = osp.splitext(osp.basename(args.config))[0]
     out_dir = args.out_dir or osp.join('work_dirs', name, 'sweep_g1g2')
     cfg = load_run_config(args.config, out_dir, args.cfg_options)
@@ -302,7 +305,8 @@ def run(args):
         raise ToolError(f'config {args.config!r} has default_scope='
                         f'{cfg.get("default_scope")!r}; expected mmdet, '
                         f'mmseg or mmpretrain')
-    from mmhatnet.engine import AmpUnsupportedError, enable_amp_test
+    from mmhatnet.engine import AmpUnsupportedError
+    from mmhatnet_tools.amp import enable_amp_test
     try:
         check_datasets(cfg, ['test_dataloader'])
         amp = enable_amp_test(cfg, args.amp, args.amp_dtype)

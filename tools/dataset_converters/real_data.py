@@ -83,18 +83,9 @@ import xml.etree.ElementTree as ET
 import zipfile
 import zlib
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
 # the project's command-line convention (one error: line, exit status 2)
-try:
-    from mmhatnet.utils.cli import ToolError, run_or_exit
-except ImportError:  # pragma: no cover - run outside the project's venv
-    ToolError = ValueError
-
-    def run_or_exit(func, *args, errors=()):
-        try:
-            return func(*args)
-        except (ToolError, ) + tuple(errors) as e:
-            sys.stderr.write('error: ' + ' '.join(str(e).split()) + '\n')
-            raise SystemExit(2)
+from mmhatnet_tools.cli import ToolError, run_or_exit  # noqa: E402
 
 DEEPFOREST = 'deepforest==2.1.0'
 DEEPFOREST_WHEEL = 'deepforest-2.1.0-py3-none-any.whl'

@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
+
 import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..',
@@ -73,7 +75,7 @@ def main(argv=None):
     from mmhatnet.deployment import DeployError, Runtime, export_onnx
     from mmhatnet.deployment.runtime import bf16_supported
     from mmhatnet.models import HATNet
-    from mmhatnet.utils.cli import run_or_exit
+    from mmhatnet_tools.cli import run_or_exit
 
     class Wrapped(torch.nn.Module):  # export_onnx's --backbone-only view
         def __init__(self):

@@ -23,10 +23,13 @@ relative to its largest value. Evaluate it with
 """
 import argparse
 import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
 
 
 def parse_args(argv=None):
-    from mmhatnet.utils.cli import add_cfg_options
+    from mmhatnet_tools.cli import add_cfg_options
     parser = argparse.ArgumentParser(
         description='Export a HAT-Net model to ONNX')
     parser.add_argument('config', help='the model config')
@@ -49,7 +52,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from mmhatnet.deployment import DeployError, build_model, export_onnx
-    from mmhatnet.utils.cli import exit_with_error, run_or_exit
+    from mmhatnet_tools.cli import exit_with_error, run_or_exit
     if not args.out.lower().endswith('.onnx'):
         exit_with_error(f'--out {args.out!r} must name a .onnx file')
 

@@ -15,13 +15,17 @@ only when complete; the input is never overwritten.
 """
 import argparse
 import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
 
 import torch
 
 from mmhatnet.models.utils import (convert_official_hatnet,
                                    is_official_state_dict, load_state_dict)
-from mmhatnet.utils.cli import exit_with_error
 from mmhatnet.utils.files import atomic_output
+from mmhatnet_tools.cli import exit_with_error
 
 
 def parse_args(argv=None):

@@ -17,13 +17,16 @@ import hashlib
 import io
 import os
 import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
 
 import torch
 from torch.hub import HASH_REGEX
 
 import mmhatnet  # noqa: F401  (lets weights_only read mmengine checkpoints)
-from mmhatnet.utils.cli import exit_with_error
 from mmhatnet.utils.files import atomic_output
+from mmhatnet_tools.cli import exit_with_error
 
 KEEP = ('state_dict', 'meta')
 

@@ -49,54 +49,37 @@ class HATNet(BaseModule):
         out_indices (Sequence[int]): Stages whose outputs are returned.
             Defaults to ``(0, 1, 2, 3)``.
         frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and
-            the first k stages (their downsampling convs included): their
-            parameters stop receiving gradients and they stay in eval mode.
-            Defaults to -1.
+            the first k stages (downsampling included): no gradients, eval
+            mode. Defaults to -1.
         drop_path_rate (float): Stochastic depth rate, growing linearly from
             0 at the first block to this value at the last. Defaults to 0.1.
         with_cp (bool): Use activation checkpointing in every block to save
             memory at the cost of speed. Defaults to False.
         last_stage_pool_to (int, optional): Opt-in, parameter-free: pool the
-            last stage's keys and values to at most this many per side (by an
-            integer ratio, as G2 pools the other stages), so that its cost
-            grows linearly with the pixels instead of quadratically. The
-            released weights apply unchanged (pooling commutes with the
-            key/value projection). With 16, inputs up to 512 x 512 get the
-            plain model. None (default) is the paper's plain MHSA.
+            last stage's keys/values (by an integer ratio, as G2 does) to at
+            most this many per side, so that its cost grows linearly with the
+            pixels; released weights apply unchanged. With 16, inputs up to
+            512 x 512 get the plain model. None (default): the paper's MHSA.
         init_cfg (dict, optional): ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL[, prefix='backbone.'])`` loads a released
             (official) HAT-Net checkpoint, converting it on the fly, or one in
             our names; any other mmengine init config is used as usual; None
             gives the released code's random init (truncated normal 0.02).
 
-    Memory layout: the input is made channels-last once, and every block
-    keeps it, so the outputs are ``(B, C_i, H_i, W_i)`` tensors stored
-    channels-last (NHWC). Necks and heads take them as they are (convs,
-    interpolation, elementwise ops); call ``.contiguous()`` on an output
-    only if your code needs ``.view`` on NCHW memory.
+    Memory layout: the input is made channels-last once and every block keeps
+    it, so the outputs are ``(B, C_i, H_i, W_i)`` tensors stored channels-last
+    (NHWC), as necks and heads take them; call ``.contiguous()`` on one only
+    if your code needs ``.view`` on NCHW memory.
 
     G1 and G2 hold no parameters: they may differ between training and test,
     or from the values a checkpoint was trained with (the paper's Table 6).
     Any input size works: see the ``Note`` of ``HierarchicalAttention``.
 
-    Neck check: the tools check a config's neck ``in_channels`` against
-    these widths before building anything (``mmhatnet.apis.fit_check``).
-
     Input checks: ``forward`` refuses, with a message, anything but a 4-D
-    floating-point ``(B, 3, H, W)`` tensor with ``H, W >= 1`` (1x1 is the
-    smallest size: every stride-2 conv maps a side s to ceil(s / 2) >= 1). An
-    empty batch (B = 0) is allowed and gives empty outputs. The checks read
-    shapes only (no device sync) and are skipped under TorchScript, tracing
-    and ``torch.compile``.
-
-    Values are not checked (that would sync the device on every call): a
-    NaN/inf in one image makes all of that image's outputs NaN, and no other
-    image's.
-
-    Shapes:
-        input: ``(B, 3, H, W)``; output: a tuple with one
-        ``(B, C_i, ceil(H / 2**(i+2)), ceil(W / 2**(i+2)))`` map per index
-        ``i`` in ``out_indices``, ``C_i = arch['embed_dims'][i]``.
+    floating-point ``(B, 3, H, W)`` tensor with ``H, W >= 1``; an empty batch
+    gives empty outputs. Shapes only are read (no device sync; skipped under
+    TorchScript, tracing and ``torch.compile``): a NaN/inf in one image makes
+    all of that image's outputs NaN, and no other image's.
 
     Example:
         >>> import torch
@@ -340,6 +323,18 @@ class HATNet(BaseModule):
         super().train(mode)
         self._freeze_stages()
         return self
+
+    def get_layer_depth(self, param_name: str, prefix: str = '') -> tuple:
+        """(depth, number of depths) for mmpretrain's layer-wise lr decay:
+        stem 0, block j of stage i ``1 + sum(depths[:i]) + j`` (downsampling
+        with the block after it), anything else (neck, heads) the last."""
+        depths, num = self.arch['depths'], sum(self.arch['depths']) + 2
+        part, i, j = (param_name[len(prefix):].split('.') + ['0', '0'])[:3]
+        inside = param_name.startswith(prefix)
+        if not inside or part not in ('stages', 'downsample_layers'):
+            return (0 if inside and part == 'stem' else num - 1), num
+        stage = int(i) + (part == 'downsample_layers')
+        return 1 + sum(depths[:stage]) + (int(j) if part == 'stages' else 0), num
 
     # ------------------------------------------------------------ weights
     def init_weights(self) -> None:

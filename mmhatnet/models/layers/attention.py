@@ -4,8 +4,7 @@ plain MHSA of the last stage.
 
 Both modules work on channel-first maps ``(B, C, H, W)`` and use 1x1
 convolutions as the token projections, as the released implementation does,
-so the released weights load without reshaping.
-"""
+so the released weights load without reshaping."""
 import math
 from typing import Optional, Tuple
 
@@ -150,7 +149,7 @@ class HierarchicalAttention(nn.Module):
         return self.proj(_to_map(out, H, W) + x)
 
     # The geometry of an (H, W) map, in one place for the module, the plain
-    # reference (mmhatnet.testing) and the tools that draw or count it.
+    # reference (tools/mmhatnet_tools) and the tools that draw or count it.
     def window_size(self, H: int, W: int) -> Tuple[int, int]:
         """The local window (wh, ww) used for an (H, W) map: G1, or the map's
         side where it is smaller; ``ceil(H/wh) x ceil(W/ww)`` windows, the

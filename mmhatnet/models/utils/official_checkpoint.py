@@ -15,6 +15,7 @@ from typing import Dict, Optional
 
 import torch
 from torch import Tensor
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 # official module path -> ours, inside one block
 _OFFICIAL_BLOCK_RENAMES = {
@@ -157,6 +158,6 @@ def load_state_dict(filename: str,
     if not ckpt:
         raise RuntimeError(f'{filename!r} holds an empty state dict; is it a '
                            f'model checkpoint?')
-    return OrderedDict(
-        (k[len('module.'):] if k.startswith('module.') else k, v)
-        for k, v in ckpt.items())
+    ckpt = OrderedDict(ckpt)
+    consume_prefix_in_state_dict_if_present(ckpt, 'module.')
+    return ckpt

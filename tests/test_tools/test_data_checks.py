@@ -1,6 +1,6 @@
 """Bad data stops tools/train.py and tools/test.py before the runner is
 built, with a message that names the problem and the fix, and without a
-work dir (mmhatnet.utils.data_checks)."""
+work dir (mmhatnet_tools.data_checks)."""
 import argparse
 import contextlib
 import io
@@ -17,7 +17,7 @@ from mmengine.config import Config, DictAction
 from PIL import Image
 from toy_options import data_options
 
-from mmhatnet.utils.data_checks import DataCheckError, check_datasets
+from mmhatnet_tools.data_checks import DataCheckError, check_datasets
 
 TOY = os.path.join(ROOT, 'configs', 'toy')
 MAKE_TOY = os.path.join(ROOT, 'tools', 'dataset_converters',

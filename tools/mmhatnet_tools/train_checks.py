@@ -2,14 +2,14 @@
 """What ``tools/train.py`` does between reading the config and building the
 runner (which creates the work dir): every check that can refuse the run,
 and the hooks that keep a long run's work."""
-from ..utils.data_checks import DataCheckError, check_datasets
-from ..utils.data_scan import scan_datasets
+from .data_checks import DataCheckError, check_datasets
+from .data_scan import scan_datasets
 
 
 def check_before_training(cfg, loaders) -> None:
     """Check the model (HAT-Net vs its neck), the data of ``loaders`` (see
-    :mod:`mmhatnet.utils.data_checks`) and every image they read, with the annotation
-    counts (see :mod:`mmhatnet.utils.data_scan`).
+    :mod:`mmhatnet_tools.data_checks`) and every image they read, with the annotation
+    counts (see :mod:`mmhatnet_tools.data_scan`).
 
     Raises:
         ValueError: :class:`DataCheckError` for the data, a plain
@@ -25,7 +25,7 @@ def check_model(cfg) -> None:
     """The config-level model checks of
     :func:`mmhatnet.apis.fit_check.check_model_config` (HAT-Net
     arguments, neck ``in_channels``); raises ``ValueError``."""
-    from .fit_check import check_model_config
+    from mmhatnet.apis.fit_check import check_model_config
     try:
         check_model_config(cfg.get('model'))
     except TypeError as e:

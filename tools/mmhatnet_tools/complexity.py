@@ -89,7 +89,7 @@ def build_model(cfg: Config) -> nn.Module:
     from mmhatnet.apis.model import build_config_model
 
     # builders log at INFO (e.g. mmpretrain's batch augments): keep it quiet
-    name = 'mmhatnet.analysis.complexity'
+    name = 'mmhatnet_tools.complexity'
     if not MMLogger.check_instance_created(name):
         MMLogger.get_instance(name, log_level='WARNING')
 
@@ -112,36 +112,26 @@ def default_shape(cfg: Config, config: Optional[str] = None
 # ---------------------------------------------------------- the forward
 class TensorForward(nn.Module):
     """The model's network forward as a ``Tensor -> tuple of Tensors``
-    module, so that both counters can run it (see the module docstring)."""
+    module, so that both counters can run it (see the module docstring): the
+    graph that deployment exports (``mmhatnet.deployment.export``), with a
+    two-stage detector's RoI head run on fixed dummy proposals after it."""
 
     def __init__(self, model: nn.Module, scope: str):
         super().__init__()
-        self.model = model
-        self.scope = scope
+        from mmhatnet.deployment.export import TensorForward as Graph
+        from mmhatnet.deployment.export import model_task
+        self.graph = Graph(model, model_task(model))
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        model = self.model
-        if self.scope == 'mmpretrain':
-            out = model(inputs, mode='tensor')
-        elif self.scope == 'mmseg':
-            out = model._forward(inputs)
-        elif getattr(model, 'with_rpn', False) and hasattr(model, 'roi_head'):
-            out = self._two_stage(inputs)
-        elif hasattr(model, '_forward'):
-            out = model._forward(inputs)
-        else:
-            out = model(inputs, mode='tensor')
-        return tuple(_flatten(out))
-
-    def _two_stage(self, inputs: Tensor):
+        if self.graph.task != 'two_stage':
+            return self.graph(inputs)
         from mmengine.structures import InstanceData
-        model = self.model
-        feats = model.extract_feat(inputs)
-        rpn_outs = model.rpn_head(feats)
+        feats, rpn_outs = self.graph.nested(inputs)
         proposals = dummy_proposals(inputs.shape[-2], inputs.shape[-1],
                                     NUM_DUMMY_PROPOSALS).to(inputs)
         rois = [InstanceData(bboxes=proposals)] * inputs.shape[0]
-        return rpn_outs, model.roi_head.forward(feats, rois)
+        roi_outs = self.graph.model.roi_head.forward(tuple(feats), rois)
+        return tuple(_flatten((rpn_outs, roi_outs)))
 
 
 def dummy_proposals(height: int, width: int, num: int) -> Tensor:

@@ -1,4 +1,4 @@
-"""mmhatnet.analysis.benchmark, the measuring core of
+"""mmhatnet_tools.benchmark, the measuring core of
 tools/analysis/benchmark.py: the peak-memory meter, the models and variants
 it compares, one measurement in a fresh interpreter (small sizes only)."""
 import math
@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from mmhatnet.analysis import benchmark as core
 from mmhatnet.models import HATNet
-from mmhatnet.testing import backbone_with_blocks
+from mmhatnet_tools import benchmark as core
+from mmhatnet_tools.reference import backbone_with_blocks
 
 
 def test_exponent_fit_recovers_a_power_law():

@@ -14,12 +14,13 @@ fresh interpreter.
   returning freed heap to the OS (``malloc_trim``).
 * :func:`measure_model` measures inference and a training step of one model
   at one size (a JSON-able row); :func:`in_subprocess` does it in a fresh
-  interpreter (``python -m mmhatnet.analysis.benchmark SPEC OUT``), so that
+  interpreter (``python -m mmhatnet_tools.benchmark SPEC OUT``), so that
   nothing (allocator caches, thread pools) leaks from one model to the next.
 """
 import ctypes
 import json
 import math
+import os
 import os.path as osp
 import platform
 import re
@@ -52,14 +53,14 @@ def build(name: str, height: int, variant: str = 'fused') -> Tuple[
 
     HAT-Net runs with the paper's ImageNet G1/G2 at ``height`` 224 and with
     the dense-task ones otherwise. ``variant`` (HAT-Net only): ``fused`` (the
-    model as it is), ``plain`` (:func:`mmhatnet.testing.reference_backbone`,
+    model as it is), ``plain`` (:func:`mmhatnet_tools.reference_backbone`,
     same weights), ``linear-last`` (``last_stage_pool_to=16``),
     ``fixed-keys`` (``linear-last`` and G2 multiplied by
     ``ceil(height / 512)``), ``full-mhsa`` (:func:`full_mhsa_backbone`).
     """
     if name.startswith('hatnet-'):
         from mmhatnet.models import HATNet
-        from mmhatnet.testing import reference_backbone
+        from mmhatnet_tools.reference import reference_backbone
         size = name.split('-')[1]
         plain = name.endswith('-plain') or variant == 'plain'
         if height == 224:
@@ -119,7 +120,7 @@ def _full_mhsa_block(block, x):
 def full_mhsa_backbone(model, x):
     """HAT-Net with every H-MHSA replaced by plain MHSA over all tokens
     (local q/k/v and output projections reused): the quadratic wall."""
-    from mmhatnet.testing import backbone_with_blocks
+    from mmhatnet_tools.reference import backbone_with_blocks
     return backbone_with_blocks(
         model, x.contiguous(memory_format=torch.channels_last),
         _full_mhsa_block)
@@ -142,7 +143,7 @@ def gflops(forward_module: nn.Module, height: int, width: int,
     """Multiply-adds of one forward, attention included, in G; None (and a
     line on stderr) when the counter fails, so that the timings are kept."""
     try:
-        from mmhatnet.analysis.complexity import complete_flops
+        from mmhatnet_tools.complexity import complete_flops
         total, _, _ = complete_flops(forward_module, (height, width))
         return total * batch / 1e9
     except Exception as e:  # a counter failure must not lose the timings
@@ -274,9 +275,14 @@ def in_subprocess(spec: Dict, timeout: Optional[float] = None
     stderr) if it died (e.g. out of memory) or timed out."""
     with tempfile.TemporaryDirectory() as tmp:
         out = osp.join(tmp, 'row.json')
-        cmd = [sys.executable, '-m', __name__, json.dumps(spec), out]
+        cmd = [sys.executable, '-m', 'mmhatnet_tools.benchmark',
+               json.dumps(spec), out]
+        tools = osp.dirname(osp.dirname(osp.abspath(__file__)))
+        path = os.pathsep.join(
+            filter(None, [tools, os.environ.get('PYTHONPATH')]))
         try:
-            proc = subprocess.run(cmd, timeout=timeout)
+            proc = subprocess.run(cmd, timeout=timeout,
+                                  env=dict(os.environ, PYTHONPATH=path))
         except subprocess.TimeoutExpired:
             print(f'  {spec["model"]} {spec.get("variant", "")} '
                   f'{spec["height"]}x{spec["width"]}: timed out',

@@ -26,7 +26,7 @@ below was copied by hand from the published text:
   G2=(16,8,4).
 
 FLOPs in the paper are multiply-adds counted the way mmcv's module-hook
-counter counts them (see :mod:`mmhatnet.analysis.complexity`): with that counter our
+counter counts them (see :mod:`mmhatnet_tools.complexity`): with that counter our
 classifiers give Table 2's FLOPs to 0.1 G.
 
 Where our model's parameter count differs from the paper's by more than 0.1 M
