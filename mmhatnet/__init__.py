@@ -1,24 +1,15 @@
 """mmhatnet: HAT-Net as an OpenMMLab backbone.
 
-``import mmhatnet`` (or ``custom_imports = dict(imports=['mmhatnet'])`` in a
-config) only adds; it replaces nothing the host process has (no mmengine
-entry is overwritten, no function of another library is wrapped, no import
-hook or global module hook is installed). It registers:
-
-* ``HATNet`` in mmengine's root ``MODELS`` registry, which the registries of
-  mmdet, mmseg and mmpretrain fall back to, so ``type='HATNet'`` builds under
-  each of their default scopes, with any subset installed;
-* what a config may opt into, under names of their own
-  (:mod:`mmhatnet.engine`): ``AtomicCheckpointHook`` and the
-  ``atomic_local`` file backend, ``PreemptionHook``,
-  ``MixedPrecisionOptimWrapper`` with its constructor, ``FeatureAutocastHook``
-  and the layer-wise lr decay constructor;
-* the checkpoint scheme ``hatnet://`` (the released ImageNet weights,
-  converted on load) and our classifiers' names in mmpretrain's model hub
-  (:mod:`mmhatnet.utils.model_hub`);
-* the ``mmhatnet::`` config scope (:mod:`mmhatnet.utils.mim`);
-* the types of mmengine's own checkpoints in torch's ``weights_only``
-  allowlist (:mod:`mmhatnet.utils.checkpoint_safety`).
+``import mmhatnet`` (or ``custom_imports = dict(imports=['mmhatnet'])``)
+only adds to the host process, under names of its own; it overwrites no
+registry entry, wraps no other library's function and installs no import or
+global module hook (tests/test_guest.py checks it). It registers ``HATNet``
+in mmengine's root ``MODELS`` (which mmdet's, mmseg's and mmpretrain's
+registries fall back to), the opt-ins of :mod:`mmhatnet.engine`, the
+``hatnet://`` checkpoint scheme and our classifiers' names in mmpretrain
+(:mod:`.utils.model_hub`), the ``mmhatnet::`` config scope
+(:mod:`.utils.mim`) and mmengine's checkpoint types in torch's
+``weights_only`` allowlist (:mod:`.utils.checkpoint_safety`).
 """
 from . import engine  # noqa: F401  (registers the opt-in hooks and wrappers)
 from .models import HATNet  # noqa: F401  (registers the backbone)

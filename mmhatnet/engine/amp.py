@@ -2,41 +2,22 @@
 """Mixed precision on every device: bf16 autocast on a CPU, fp16 (dynamic
 loss scaling) or bf16 on CUDA.
 
-mmengine 0.10.7's ``AmpOptimWrapper`` refuses a machine without a GPU/NPU/
-MLU/MUSA (``AssertionError: AmpOptimizerWrapper is only available training
-on gpu, npu, mlu or musa``), after the runner has made the work dir.
-:class:`MixedPrecisionOptimWrapper` is that wrapper with a CPU path:
+mmengine 0.10.7's ``AmpOptimWrapper`` refuses a machine without a GPU, after
+the runner has made the work dir. :class:`MixedPrecisionOptimWrapper` is that
+wrapper with a CPU path: on an accelerator it *is* mmengine's; on a CPU it
+runs the feature extractor (``extract_feat``: backbone and neck) under bf16
+autocast, heads and losses in fp32, without loss scaling (bf16 has fp32's
+exponent range), once :func:`check_amp_dtype` has found native bf16
+(AVX512-BF16 or AMX; emulated bf16 is slower than fp32 and refused). The
+heads stay fp32 because mmcv's CPU ops (``nms``) take fp32 only, and box
+coordinates in bf16 (8 significant bits) would be off by up to 4 pixels at
+1000. Our ``tools/train.py --amp`` selects it by name.
 
-* on an accelerator it *is* mmengine's ``AmpOptimWrapper`` (its
-  ``__init__`` and every method run unchanged);
-* on a CPU it runs the model's feature extractor (``extract_feat``: the
-  backbone and neck of mmdet's/mmseg's/mmpretrain's models) under bf16
-  autocast and the heads and losses in fp32 (:func:`autocast_features`),
-  with no loss scaling (bf16 has fp32's exponent range, so gradients do not
-  underflow the way fp16 ones do), after checking that the CPU computes
-  bf16 natively (AVX512-BF16 or AMX): elsewhere bf16 is emulated and slower
-  than fp32, which :func:`check_amp_dtype` refuses with a message instead.
-  The heads stay fp32 because mmcv's CPU ops take fp32 only (``nms`` of a
-  RetinaNet's test or a Mask R-CNN's RPN stops with "expected scalar type
-  Float but found BFloat16"), and because box coordinates in bf16 (8
-  significant bits) would be off by up to 4 pixels at 1000.
-
-``import mmhatnet`` registers it in mmengine's root ``OPTIM_WRAPPERS`` under
-its own name, which our ``tools/train.py --amp`` selects. mmengine's
-``AmpOptimWrapper`` stays what it is. The libraries' own ``tools/train.py
---amp`` set ``optim_wrapper.type='AmpOptimWrapper'``; a config that wants
-them to train on a CPU too opts in with one line (our configs have it)::
-
-    optim_wrapper = dict(constructor='MixedPrecisionOptimWrapperConstructor')
-
-:class:`MixedPrecisionOptimWrapperConstructor` then builds
-:class:`OtherToolsAmpOptimWrapper` for that type; every other config of the
-process builds mmengine's class.
-
-Inference (the validation and test loops, the G1/G2 sweep, the demo) runs
-the feature extractor under autocast on every device, heads in fp32, for
-the same two reasons: :class:`FeatureAutocastHook` in the loops,
-:func:`autocast_features` around direct calls.
+The libraries' own ``--amp`` set ``type='AmpOptimWrapper'``, which stays
+mmengine's; a config opts in to the CPU path for them with
+``optim_wrapper = dict(constructor='MixedPrecisionOptimWrapperConstructor')``.
+Inference runs the feature extractor under autocast the same way
+(:class:`FeatureAutocastHook` in the loops, :func:`autocast_features`).
 """
 import logging
 import os

@@ -2,34 +2,22 @@
 """Checkpoints that a kill or a full disk cannot leave half-written, opted
 into by a config.
 
-mmengine 0.10.7 writes in place: ``LocalBackend.put`` opens ``epoch_N.pth``
-with ``'wb'`` and writes the bytes, and ``CheckpointHook`` writes
-``last_checkpoint`` with a plain ``open(..., 'w')``. A SIGKILL (or the OOM
-killer, or a node failure) in the middle leaves a truncated file under the
-final name; an empty or cut ``last_checkpoint`` then makes ``--resume`` fail,
-and a full disk leaves a truncated ``epoch_N.pth`` that looks like a
-checkpoint.
-
-``import mmhatnet`` adds two registrations under names of their own and
-replaces nothing (mmengine's ``local`` backend and ``CheckpointHook`` stay
-what they are for every other run of the process):
+mmengine 0.10.7 writes ``epoch_N.pth`` (``LocalBackend.put``) and
+``last_checkpoint`` in place: a SIGKILL or a full disk in the middle leaves a
+truncated file under the final name, which ``--resume`` then fails on.
+``import mmhatnet`` adds, under names of their own (mmengine's ``local``
+backend and ``CheckpointHook`` stay what they are):
 
 * :class:`AtomicLocalBackend`, the file backend ``'atomic_local'`` (no
-  prefixes: it is used only where ``backend_args=dict(backend=
-  'atomic_local')`` asks for it), whose writes are a temporary file in the
-  same folder that is flushed, fsynced and renamed over the final name
-  (``os.replace`` is atomic on POSIX). Reads are mmengine's.
-* :class:`AtomicCheckpointHook`, mmengine's ``CheckpointHook`` that saves
-  through that backend and writes ``last_checkpoint`` the same way. A config
-  opts in with one line (our configs have it)::
+  prefixes), whose writes go to a temporary file in the same folder that is
+  fsynced and renamed over the final name (``os.replace`` is atomic);
+* :class:`AtomicCheckpointHook`, mmengine's hook writing through it, and
+  ``last_checkpoint`` the same way:
+  ``default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))``.
 
-      default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-
-A reader therefore sees either the previous file or the complete new one.
 After a SIGKILL a hidden ``.<name>.<host>-<pid>.<random>.tmp`` file may be
-left; the next successful write of the same name on that host removes it once
-its writer is dead. Temporary files of live writers are left alone: in a
-distributed run several ranks can write the same name at the same moment.
+left; the next write of that name on that host removes it once its writer is
+dead (a live writer's, e.g. another rank's, is left alone).
 """
 import errno
 import glob

@@ -97,16 +97,12 @@ class PreemptionHook(Hook):
     agree (an all-reduce of one flag, only when there is more than one
     process) so that they stop at the same iteration.
 
-    The checkpoint is ``iter_<N>.pth`` (N iterations done), saved with the
-    optimizer and schedulers. Resuming an epoch-based loop from it draws and
-    drops the batches of the epoch already trained (the sampler gives the
-    same order again), as mmengine's ``IterBasedTrainLoop`` does on resume;
+    The checkpoint is ``iter_<N>.pth`` (optimizer and schedulers included,
+    written atomically). Resuming an epoch-based loop from it draws and drops
+    the batches of the epoch already trained (the sampler repeats its order),
     so the resumed run trains on exactly what the uninterrupted one would.
-
-    The dataloader workers of the train and val loops ignore a SIGTERM that
-    does not come from the main process, so that the signal Slurm sends to
-    every process of the step does not kill them (which would end the run at
-    once, without a checkpoint).
+    Dataloader workers ignore a SIGTERM that does not come from the main
+    process (Slurm signals every process of the step).
 
     ``tools/train.py`` adds this hook; with another tool add
     ``custom_hooks=[dict(type='PreemptionHook')]`` to the config.

@@ -1,10 +1,6 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
-"""What the model needs from torch, on every torch from 2.1 on.
-
-Newer torch APIs are looked up where they are used, never imported at
-``import mmhatnet``: on a torch without them the model takes the path that
-torch supports (no export-only shortcut, no compile check).
-"""
+"""What the model needs from torch, on every torch from 2.1 on: newer APIs
+looked up where used (never imported at ``import mmhatnet``)."""
 import torch
 import torch.nn.functional as F
 
