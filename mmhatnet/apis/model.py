@@ -27,11 +27,13 @@ def read_model_config(config: Union[str, Config],
     if isinstance(config, Config):
         cfg, name = config, config.filename or 'the config'
     else:
-        from mmhatnet.utils.mim import read_config
+        from mmhatnet.utils.mim import ConfigSyntaxError, read_config
         name = config
         try:
             cfg = read_config(config)
-        except Exception as e:  # noqa: BLE001 (syntax, missing base/file)
+        except ConfigSyntaxError as e:  # names the file and line to fix
+            raise ValueError(str(e)) from None
+        except Exception as e:  # noqa: BLE001 (a missing base or file)
             raise ValueError(f'{config!r} could not be read as an mmengine '
                              f'config: {type(e).__name__}: {e}') from None
     if cfg_options:

@@ -2,20 +2,14 @@
 """``mmhatnet::`` config paths and the files a regular install carries.
 
 A regular install (``pip install .``, the wheel) holds ``configs/``,
-``tools/`` and ``model-index.yml`` under ``mmhatnet/.mim/``, as mmdet and
-mmpretrain do. mmengine 0.10.7 resolves ``_base_ = 'pkg::folder/x.py'`` only
-for the packages of its ``MODULE2PACKAGE`` table, so ``import mmhatnet``
-adds itself to it (:func:`register_mmhatnet_scope`). mmengine reads a
-config's bases before it runs the config's ``custom_imports``: a tool that
-has not imported mmhatnet before it reads the config (mmdet's, mmseg's or
-mmpretrain's own ``tools/train.py``) cannot resolve ``mmhatnet::``; ours
-(``tools/train.py``, ``mim train mmhatnet``) can.
-
-mmengine stamps ``_scope_='mmhatnet'`` on the outer dicts (those with a
-``type``) of a base read through ``mmhatnet::`` that do not have a scope
-yet. mmhatnet has no registries of its own: its configs run in mmdet, mmseg
-or mmpretrain, whichever their ``default_scope`` names, so
-:func:`resolve_mmhatnet_scopes` gives those dicts that scope back.
+``tools/`` and ``model-index.yml`` under ``mmhatnet/.mim/``, as mmdet does;
+``import mmhatnet`` adds itself to mmengine's ``MODULE2PACKAGE`` table so
+that ``_base_ = 'mmhatnet::folder/x.py'`` resolves in a process that
+imported it before reading the config (ours; not the libraries' own
+``tools/train.py``, which read the bases before ``custom_imports``).
+mmengine stamps ``_scope_='mmhatnet'`` on a base's outer dicts; we have no
+registries, so :func:`resolve_mmhatnet_scopes` gives them the config's
+``default_scope`` back.
 """
 import ast
 import os.path as osp
@@ -33,6 +27,10 @@ FOLDERS = ('retinanet', 'mask_rcnn', 'fpn', 'hatnet', 'toy', 'finetune',
 class ConfigPathError(ValueError):
     """A config (or one of its ``mmhatnet::`` bases) cannot be read; the
     message says why and what to run instead."""
+
+
+class ConfigSyntaxError(ConfigPathError):
+    """A config, or one of its bases, is not valid Python (file, line)."""
 
 
 def register_mmhatnet_scope() -> None:
@@ -104,7 +102,7 @@ def read_config(path: str) -> Config:
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as e:  # in the file or one of its bases
-        raise ConfigPathError(_explain_syntax_error(path, e)) from None
+        raise ConfigSyntaxError(_explain_syntax_error(path, e)) from None
     except (ValueError, FileNotFoundError, AssertionError) as e:
         if not _uses_mmhatnet_bases(path):
             raise

@@ -27,8 +27,8 @@ def test_a_toy_config_is_read_with_its_overrides():
 
 
 @pytest.mark.parametrize('text, message', [
-    ('model = dict(', 'could not be read as an mmengine config: '
-                      'SyntaxError'),
+    ('model = dict(', "mine.py, line 1: '(' was never closed (model = "
+                      "dict(); the config is not valid Python"),
     ("default_scope = 'mmdet'\nx = 1\n", 'is not a model config'),
     ("default_scope = 'mmfoo'\nmodel = dict(type='RetinaNet')\n",
      "default_scope='mmfoo'; expected one of ('mmdet', 'mmseg', "
