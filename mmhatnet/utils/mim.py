@@ -129,7 +129,7 @@ def _syntax_error_in(path: str, seen=()):
             except ValueError:
                 return None
             for base in [bases] if isinstance(bases, str) else bases:
-                base = osp.join(osp.dirname(path), base)
+                base = osp.normpath(osp.join(osp.dirname(path), base))
                 if '::' not in base and base not in seen:
                     found = _syntax_error_in(base, (*seen, path))
                     if found:
