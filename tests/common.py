@@ -3,6 +3,7 @@ modules. (``tests/`` is on ``sys.path``: pytest puts the folder of the
 top-level conftest.py there.) Like every tool script, it puts ``tools/`` on
 ``sys.path``, for the tools' own package ``mmhatnet_tools``."""
 import importlib.util
+import os
 import os.path as osp
 import sys
 import warnings
@@ -24,6 +25,18 @@ def load_tool(path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def read_tree(root) -> dict:
+    """{relative path: bytes} of every file under ``root``: what a tool
+    wrote, to compare two runs byte for byte."""
+    tree = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = osp.join(folder, name)
+            with open(path, 'rb') as f:
+                tree[osp.relpath(path, root)] = f.read()
+    return tree
 
 
 # ------------------------------------------------- what this torch can do

