@@ -117,7 +117,18 @@ log "build tools (setuptools>=77,<82 keeps pkg_resources)"
 log "lane $LANE: torch $TORCH_VERSION, torchvision ${TORCHVISION_VERSION:-(none)}, $NUMPY"
 TORCH_REQS=("torch==$TORCH_VERSION" "$NUMPY")
 [ -n "$TORCHVISION_VERSION" ] && TORCH_REQS+=("torchvision==$TORCHVISION_VERSION")
-"${PIP[@]}" install -q "${TORCH_REQS[@]}"
+if ! "$PY" -c 'import sys, torch; sys.exit(torch.__version__.split("+")[0] != sys.argv[1])' \
+    "$TORCH_VERSION" 2>/dev/null; then
+  # PyPI's Linux torch is a CUDA build: with its nvidia-* libraries it takes
+  # 4.5-5.5 GB in the venv. Refuse up front rather than fail half-way with
+  # "No space left on device"; --no-cache-dir keeps pip from holding a second
+  # copy of those 2-3 GB of downloads in its cache.
+  FREE_GB="$(df -Pk "$(dirname "$VENV")" | awk 'NR==2 {print int($4 / 1048576)}')"
+  [ "$FREE_GB" -ge "${MMHATNET_MIN_FREE_GB:-7}" ] || die "torch $TORCH_VERSION needs about 7 GB free \
+beside $VENV, and $FREE_GB GB are free; remove a lane you do not use (rm -r .venv-<lane>) \
+or pip's cache (pip cache purge), then run again"
+fi
+"${PIP[@]}" install -q --no-cache-dir "${TORCH_REQS[@]}"
 
 log "mmengine and the pure-Python dependencies of the OpenMMLab stack"
 "${PIP[@]}" install -q "mmengine==0.10.7" "opencv-python>=4.8,<4.12" addict yapf packaging Pillow pyyaml \
