@@ -4,6 +4,7 @@
 #   bash tools/run_tests.sh [pytest args]                 # the default lane
 #   bash tools/run_tests.sh --lane torch2.1 [pytest args] # torch 2.1.2
 #   bash tools/run_tests.sh --lane latest [pytest args]   # the newest torch
+#   bash tools/run_tests.sh --lane torch2.1 tests/test_models  # a part
 # A lane installs its own virtual environment (.venv-<lane>) through
 # tools/install.sh; the mmcv wheel cache is shared. The lite lanes
 # (torch2.1-lite, latest-lite: that torch with mmcv-lite, no mm libraries)
@@ -40,4 +41,8 @@ if [ "${LANE%-lite}" != "$LANE" ]; then
   exec "$BIN/python" -m pytest -rs tests/test_models \
     tests/test_packaging/test_existing_env.py "$@"
 fi
+# a selection of tests given (paths under tests/) runs instead of the suite
+SELECTED=0
+for arg in "$@"; do case "$arg" in tests/*) SELECTED=1 ;; esac; done
+[ "$SELECTED" = 1 ] && exec "$BIN/python" -m pytest -rs "$@"
 exec "$BIN/python" -m pytest tests -rs "$@"
