@@ -18,10 +18,12 @@ the right, y down; scaled with ``--size``); it falls in one token of stage S
 (stride ``2**(S+2)``): that token is the query. ``--stage`` and ``--block``
 count from 0.
 
-For an H-MHSA stage the attention weights of that query are recomputed from
-the input the block's attention really received (a forward pre-hook) with the
-module's own layers, exactly as the module computes them
-(``softmax(q k^T / sqrt(head_dim))`` per head):
+The attention weights are the model's own: the backbone runs once under
+``mmhatnet.models.utils.torch_compat.record_attention``, where every attention
+call takes the explicit path (``softmax(q k^T / sqrt(head_dim))`` per head,
+in fp32) and hands out its weights; the tool keeps the chosen block's and
+picks the query's row, placed with the module's own geometry
+(``window_size``, ``pool_size``, ``kv_pool_kernel``). For an H-MHSA stage:
 
 * local: over the tokens of the query's G1 x G1 window (padded keys of a
   partial border window masked out, so they get weight 0);
@@ -51,23 +53,78 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # mmhatnet_tools
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from mmhatnet.models import HATNet, MultiHeadSelfAttention
+from mmhatnet.models import (HATNet, HierarchicalAttention,
+                             MultiHeadSelfAttention)
+from mmhatnet.models.utils.torch_compat import record_attention
 from mmhatnet_tools.cli import ToolError, run_or_exit
 
 
 # ----------------------------------------------------------------- the maps
-@torch.no_grad()
-def attention_maps(attn: nn.Module, x: torch.Tensor,
+def capture_attention(backbone: nn.Module, img: torch.Tensor, stage: int,
+                      block: int) -> Dict[str, object]:
+    """Run ``backbone`` on ``img`` under :func:`record_attention` (the
+    model's explicit attention path, which hands out its weights) and
+    return what the attention module of ``stages[stage][block]`` saw:
+    ``input`` and ``output``, ``records`` (its ``sdpa`` calls in order:
+    local then global for H-MHSA, global for MHSA) and, for H-MHSA, ``x1``
+    (the step-1 map: the output of its ``local_norm``). Only that block's
+    records are kept (the others are dropped as the forward goes on)."""
+    target = backbone.stages[stage][block].attn
+    seen: Dict[str, object] = {}
+
+    def drop_earlier(module, args):
+        records.clear()
+
+    def keep(module, args, output):
+        seen.update(input=args[0].detach(), output=output.detach(),
+                    records=list(records))
+
+    def keep_x1(module, args, output):
+        seen['x1'] = output.detach()
+
+    handles = [a.register_forward_pre_hook(drop_earlier)
+               for a in backbone.modules()
+               if isinstance(a, (HierarchicalAttention,
+                                 MultiHeadSelfAttention))]
+    handles.append(target.register_forward_hook(keep))
+    if isinstance(target, HierarchicalAttention):
+        handles.append(target.local_norm.register_forward_hook(keep_x1))
+    try:
+        with torch.no_grad(), record_attention() as records:
+            backbone(img)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def _query_row(record: Dict[str, object], heads: int, keys: int,
+               window: int, query: int) -> torch.Tensor:
+    """(heads, keys): the recorded weights of one query of one window (batch
+    item), checked against the geometry the module says it used."""
+    w = record['weights']
+    if w.shape[1:] != (heads, w.shape[2], keys) or window >= w.shape[0]:
+        raise RuntimeError(f'recorded {record["kind"]} attention weights '
+                           f'{tuple(w.shape)} do not fit the module geometry '
+                           f'({heads} heads, {keys} keys)')
+    return w[window, :, query]
+
+
+def attention_maps(attn: nn.Module, captured: Dict[str, object],
                    token: Tuple[int, int]) -> Dict[str, object]:
-    """Attention weights of one query token of an attention module.
+    """Attention weights of one query token, as the module recorded them.
 
     Args:
         attn: a ``HierarchicalAttention`` or ``MultiHeadSelfAttention``.
-        x: the input the module received, ``(1, C, H, W)``.
+        captured: what :func:`capture_attention` returned for it (an input
+            of batch 1, ``(1, C, H, W)``).
         token: the query token ``(row, col)`` of the ``H x W`` map.
+
+    The token is mapped to its window (and its place in it) and to the
+    pooled grid with the module's own geometry (``window_size``,
+    ``pool_size``, ``kv_pool_kernel``); no projection is recomputed.
 
     Returns:
         dict: ``kind`` ('hierarchical' or 'mhsa'), ``grid`` (H, W),
@@ -87,94 +144,53 @@ def attention_maps(attn: nn.Module, x: torch.Tensor,
           the window; ``x1_token`` (C,): the step-1 (normalised residual)
           map at the query, which the module adds to the global output.
     """
+    x = captured['input']
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f'x must be (1, C, H, W), got {tuple(x.shape)}')
-    _, C, H, W = x.shape
+    H, W = x.shape[-2:]
     r, c = token
     if not (0 <= r < H and 0 <= c < W):
         raise ValueError(f'token {token} outside the {H}x{W} map')
-    heads, hd = attn.num_heads, attn.head_dim
-    scale = 1.0 / math.sqrt(hd)
+    heads = attn.num_heads
+    records = captured['records']
     out: Dict[str, object] = dict(grid=(H, W), token=(r, c))
+    hierarchical = isinstance(attn, HierarchicalAttention)
+    kinds = ['local', 'global'] if hierarchical else ['global']
+    if [rec['kind'] for rec in records] != kinds:
+        raise RuntimeError(f'expected the {kinds} attention calls of '
+                           f'{type(attn).__name__}, recorded '
+                           f'{[rec["kind"] for rec in records]}')
 
-    if isinstance(attn, MultiHeadSelfAttention):  # the last stage
-        qkv = attn.qkv(attn.norm(x)).reshape(3, heads, hd, H, W)
-        q = qkv[0, :, :, r, c]  # (heads, hd)
-        kv = qkv[1:]
-        # opt-in (``pool_to``): keys/values averaged over cells of
-        # ``kernel`` tokens, partial border cells averaging what they cover
-        # (the average of the projections is the projection of the average)
-        pool = getattr(attn, 'kv_pool_kernel', None)
-        kernel = pool(H, W) if pool is not None else None
-        if kernel is not None:
-            kv = F.avg_pool2d(kv.reshape(2 * heads, hd, H, W), kernel,
-                              kernel, ceil_mode=True)
-            kv = kv.reshape(2, heads, hd, *kv.shape[-2:])
-        Ph, Pw = kv.shape[-2:]
-        k, v = (t.reshape(heads, hd, Ph * Pw).transpose(-2, -1) for t in kv)
-        w = torch.softmax(torch.einsum('hd,hnd->hn', q, k) * scale, dim=-1)
-        w = w.reshape(heads, Ph, Pw)
-        kh, kw = kernel or (1, 1)
-        global_map = w.repeat_interleave(kh, 1).repeat_interleave(kw, 2)
-        out.update(kind='mhsa', global_weights=w, global_v=v,
-                   global_cell=(kh, kw), global_map=global_map[:, :H, :W])
-        return out
+    if hierarchical:  # step 1: the query's window, its place in it
+        wh, ww = attn.window_size(H, W)
+        nw = math.ceil(W / ww)
+        r0, c0 = (r // wh) * wh, (c // ww) * ww
+        window = (r // wh) * nw + c // ww
+        lw = _query_row(records[0], heads, wh * ww, window,
+                        (r - r0) * ww + (c - c0)).reshape(heads, wh, ww)
+        rows = torch.arange(r0, r0 + wh).view(-1, 1)
+        cols = torch.arange(c0, c0 + ww).view(1, -1)
+        Hp, Wp = math.ceil(H / wh) * wh, nw * ww
+        local_map = lw.new_zeros(heads, Hp, Wp)
+        local_map[:, r0:r0 + wh, c0:c0 + ww] = lw
+        out.update(kind='hierarchical', window=(r0, c0, wh, ww),
+                   local_weights=lw, local_valid=(rows < H) & (cols < W),
+                   local_v=records[0]['v'][window].float(),
+                   local_map=local_map[:, :H, :W],
+                   x1_token=captured['x1'][0, :, r, c])
+        kh, kw = attn.pool_size(H, W)
+    else:  # the last stage: pooled keys only with its opt-in pool_to
+        out.update(kind='mhsa')
+        kh, kw = attn.kv_pool_kernel(H, W) or (1, 1)
 
-    # step 1: local attention inside the query's window
-    qkv = attn.local_qkv(attn.norm(x))  # (1, 3C, H, W)
-    wh, ww = attn.window_size(H, W)
-    r0, c0 = (r // wh) * wh, (c // ww) * ww
-    Hp, Wp = math.ceil(H / wh) * wh, math.ceil(W / ww) * ww
-    padded = F.pad(qkv, (0, Wp - W, 0, Hp - H)).reshape(3, heads, hd, Hp, Wp)
-    q = padded[0, :, :, r, c]  # (heads, hd)
-    k = padded[1, :, :, r0:r0 + wh, c0:c0 + ww].reshape(heads, hd, wh * ww)
-    v = padded[2, :, :, r0:r0 + wh, c0:c0 + ww].reshape(heads, hd, wh * ww)
-    rows = torch.arange(r0, r0 + wh).view(-1, 1)
-    cols = torch.arange(c0, c0 + ww).view(1, -1)
-    valid = (rows < H) & (cols < W)  # (wh, ww)
-    scores = torch.einsum('hd,hdn->hn', q, k) * scale
-    scores = scores.masked_fill(~valid.reshape(1, -1), float('-inf'))
-    lw = torch.softmax(scores, dim=-1).reshape(heads, wh, ww)
-    local_map = x.new_zeros(heads, Hp, Wp)
-    local_map[:, r0:r0 + wh, c0:c0 + ww] = lw
-    out.update(kind='hierarchical', window=(r0, c0, wh, ww),
-               local_weights=lw, local_valid=valid,
-               local_v=v.transpose(-2, -1), local_map=local_map[:, :H, :W])
-
-    # step 2: global attention against the G2-pooled keys of the step-1 map
-    x1 = attn.local_norm(x + attn.local_attention(qkv))
-    q = attn.global_q(x1).reshape(heads, hd, H * W)[:, :, r * W + c]
-    pooled = attn.pool(x1)
-    Ph, Pw = pooled.shape[-2:]
-    kv = attn.global_kv(attn.pool_norm(pooled)).reshape(2, heads, hd, Ph * Pw)
-    gw = torch.softmax(torch.einsum('hd,hdn->hn', q, kv[0]) * scale, dim=-1)
-    gw = gw.reshape(heads, Ph, Pw)
-    kh, kw = attn.pool_size(H, W)
+    # global: the query's row over the (pooled) keys
+    Ph, Pw = math.ceil(H / kh), math.ceil(W / kw)
+    gw = _query_row(records[-1], heads, Ph * Pw, 0, r * W + c).reshape(
+        heads, Ph, Pw)
     global_map = gw.repeat_interleave(kh, 1).repeat_interleave(kw, 2)
-    out.update(global_weights=gw, global_v=kv[1].transpose(-2, -1),
-               global_cell=(kh, kw), global_map=global_map[:, :H, :W],
-               x1_token=x1[0, :, r, c])
+    out.update(global_weights=gw, global_v=records[-1]['v'][0].float(),
+               global_cell=(kh, kw), global_map=global_map[:, :H, :W])
     return out
-
-
-def capture_attention_input(backbone: nn.Module, img: torch.Tensor,
-                            stage: int, block: int) -> Tuple[torch.Tensor,
-                                                             torch.Tensor]:
-    """Run ``backbone`` on ``img`` and return the input and output of the
-    attention module of ``stages[stage][block]``."""
-    attn = backbone.stages[stage][block].attn
-    seen = {}
-
-    def hook(module, args, output):
-        seen['input'], seen['output'] = args[0].detach(), output.detach()
-
-    handle = attn.register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            backbone(img)
-    finally:
-        handle.remove()
-    return seen['input'], seen['output']
 
 
 # ------------------------------------------------------------ model + image
@@ -374,11 +390,11 @@ def run(args) -> str:
 
     mean, std, model_rgb = preprocess_config(cfg)
     img = to_tensor(rgb, mean, std, model_rgb)
-    feat, _ = capture_attention_input(backbone, img, args.stage, args.block)
+    captured = capture_attention(backbone, img, args.stage, args.block)
     stride = 2**(args.stage + 2)
-    Ht, Wt = feat.shape[-2:]
+    Ht, Wt = captured['input'].shape[-2:]
     token = (min(int(py // stride), Ht - 1), min(int(px // stride), Wt - 1))
-    maps = attention_maps(attn, feat, token)
+    maps = attention_maps(attn, captured, token)
     sheet = render(rgb, maps, head, stride, (px, py))
 
     out = args.out or (f'{osp.splitext(osp.basename(args.image))[0]}_attn_'

@@ -174,10 +174,6 @@ class DeployedModel(BaseModel):
         return model.add_pred_to_datasample(data_samples, results)
 
 
-def is_onnx_file(path: str) -> bool:
-    return str(path).lower().endswith('.onnx')
-
-
 def load_deployed(model: torch.nn.Module, path: str,
                   backend: str = 'onnxruntime', precision: str = 'fp32',
                   logger=None) -> DeployedModel:

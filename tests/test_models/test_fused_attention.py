@@ -1,8 +1,10 @@
 """The fast path (fused SDPA, channels-last, views instead of copies) computes
 the plain formulation of the paper (``mmhatnet_tools.reference``), in
 fp32, forward and backward, on sizes that divide by G1/G2 and sizes that do
-not; it survives autocast and ``torch.compile``; and the opt-in linear last
-stage pools exactly the plain model's keys."""
+not; it survives autocast and ``torch.compile``; the opt-in linear last
+stage pools exactly the plain model's keys; and the explicit path of
+``record_attention`` (which hands out the weights) gives the same outputs,
+leaving the fused path untouched outside it."""
 import math
 
 import pytest
@@ -13,6 +15,8 @@ from common import requires_compile, skip_without_cpu_autocast
 import mmhatnet.models.layers.attention as attention_module
 from mmhatnet.models import (HATNet, HierarchicalAttention,
                              MultiHeadSelfAttention)
+from mmhatnet.models.utils import torch_compat
+from mmhatnet.models.utils.torch_compat import record_attention
 from mmhatnet_tools.reference import (explicit_attention, reference_attention,
                                       reference_backbone)
 
@@ -293,3 +297,91 @@ def test_last_stage_pool_to_is_off_by_default_and_parameter_free():
         torch.testing.assert_close(plain(x)[-1], b)
     with pytest.raises(ValueError, match='last_stage_pool_to=0 must be None'):
         HATNet(arch=SMALL_ARCH, last_stage_pool_to=0)
+
+
+# ------------------------------------------- the recorded (explicit) path
+@pytest.mark.parametrize('size,g1,g2', SIZES)
+def test_recorded_path_equals_the_fused_path_fp32(size, g1, g2):
+    m = _randomise(HierarchicalAttention(32, 8, g1=g1, g2=g2))
+    x = torch.randn(2, 32, *size)
+    fused = _grads(m, x, m)
+
+    def recorded(t):
+        with record_attention() as records:
+            out = m(t)
+        seen.append(records)
+        return out
+
+    seen = []
+    _assert_same(_grads(m, x, recorded), fused)
+    records, = seen
+    H, W = size
+    wh, ww = m.window_size(H, W)
+    kh, kw = m.pool_size(H, W)
+    nh, nw = math.ceil(H / wh), math.ceil(W / ww)
+    ph, pw = math.ceil(H / kh), math.ceil(W / kw)
+    assert [r['kind'] for r in records] == ['local', 'global']
+    local, glob = (r['weights'] for r in records)
+    assert local.shape == (2 * nh * nw, m.num_heads, wh * ww, wh * ww)
+    assert glob.shape == (2, m.num_heads, H * W, ph * pw)
+    for w in (local, glob):
+        assert w.dtype == torch.float32
+        torch.testing.assert_close(w.sum(-1), torch.ones(w.shape[:-1]))
+    # padded keys (past the map's bottom/right) get weight exactly 0
+    valid = ((torch.arange(nh * wh) < H)[:, None]
+             & (torch.arange(nw * ww) < W)[None, :])
+    valid = valid.reshape(nh, wh, nw, ww).transpose(1, 2).reshape(
+        nh * nw, 1, 1, wh * ww).repeat(2, 1, 1, 1)  # (windows, 1, 1, keys)
+    assert (local[~valid.expand_as(local)] == 0).all()
+    assert (local[valid.expand_as(local)] > 0).all()
+
+
+@pytest.mark.parametrize('pool_to,size', [(None, (7, 5)), (2, (5, 4))])
+def test_recorded_mhsa_equals_the_fused_path(pool_to, size):
+    m = _randomise(MultiHeadSelfAttention(32, 8, pool_to=pool_to))
+    x = torch.randn(2, 32, *size)
+    with torch.no_grad():
+        fused = m(x)
+        with record_attention() as records:
+            out = m(x)
+    _close(out, fused, ATOL, 'recorded MHSA')
+    kh, kw = m.kv_pool_kernel(*size) or (1, 1)
+    keys = math.ceil(size[0] / kh) * math.ceil(size[1] / kw)
+    rec, = records
+    assert rec['kind'] == 'global'
+    assert rec['weights'].shape == (2, m.num_heads, size[0] * size[1], keys)
+    assert rec['v'].shape == (2, m.num_heads, keys, 8)
+
+
+def test_backbone_recorded_path_and_fused_path_outside_it():
+    model = _randomise(HATNet(arch=SMALL_ARCH, drop_path_rate=0.)).eval()
+    x = torch.randn(1, 3, 50, 75)
+    with torch.no_grad():
+        before = model(x)
+        with record_attention() as outer:
+            with record_attention() as inner:
+                recorded = model(x)
+            model.stages[-1][0].attn(recorded[-1])
+        after = model(x)
+    # stages 0-2: local + global per block; the last: one global per block
+    depths = SMALL_ARCH['depths']
+    assert len(inner) == 2 * sum(depths[:3]) + depths[3]
+    assert [r['kind'] for r in outer] == ['global']  # only the innermost
+    assert torch_compat._RECORDS == []
+    for a, b, r in zip(before, after, recorded):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # bit for bit
+        _close(r, a, ATOL, 'recorded backbone')
+
+
+def test_recorded_path_is_fp32_under_autocast():
+    skip_without_cpu_autocast(torch.bfloat16)
+    m = _randomise(HierarchicalAttention(32, 8, g1=4, g2=2))
+    x = torch.randn(1, 32, 8, 8)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        fused = m(x)
+        with record_attention() as records:
+            out = m(x)
+    assert out.dtype == fused.dtype
+    assert all(r['weights'].dtype == torch.float32 for r in records)
+    rel = (out.float() - fused.float()).norm() / fused.float().norm()
+    assert rel < 0.05

@@ -1,10 +1,14 @@
 """tools/visualize_attention.py: the PNG it writes, and that the weights it
-draws are the attention module's own (they rebuild the module's outputs)."""
+draws are the attention module's own, recorded by the model's explicit
+attention path (they rebuild the module's outputs, and equal a direct
+``softmax(q k^T)`` of the module's own projections)."""
+import math
 import os
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from common import ROOT, load_tool
 from PIL import Image
 
@@ -45,6 +49,19 @@ def backbone(config):
     return model
 
 
+@pytest.fixture(scope='module')
+def sharp_backbone(config):
+    """The init's 0.02-std projections make every map nearly uniform: here
+    the query/key projections are scaled up so the weights are far from it."""
+    model, _ = tool.build_backbone(config, seed=3)
+    with torch.no_grad():
+        for name, conv in model.named_modules():
+            if name.rsplit('.', 1)[-1] in ('local_qkv', 'global_q',
+                                           'global_kv', 'qkv'):
+                conv.weight.mul_(30)
+    return model
+
+
 def _image(path, height, width, seed=0):
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 256, (height, width, 3),
@@ -61,6 +78,47 @@ def _files(folder):
     return sorted(p.name for p in folder.iterdir())
 
 
+def _capture(backbone, size, stage, block):
+    cap = tool.capture_attention(backbone, _input(*size), stage, block)
+    return cap, cap['input'], cap['output']
+
+
+def _direct_weights(attn, x, token):
+    """(local, global) weights of one query, recomputed by hand from the
+    module's own projections of its input (what the tool did before the
+    model recorded them): softmax(q k^T / sqrt(head_dim)) per head."""
+    H, W = x.shape[-2:]
+    r, c = token
+    heads, hd = attn.num_heads, attn.head_dim
+
+    def softmax_row(q, k, valid=None):  # q (heads, hd), k (heads, hd, N)
+        s = torch.einsum('hd,hdn->hn', q, k) / math.sqrt(hd)
+        if valid is not None:
+            s = s.masked_fill(~valid.reshape(1, -1), float('-inf'))
+        return s.softmax(-1)
+
+    if not hasattr(attn, 'local_qkv'):  # plain MHSA, maybe pooled keys
+        qkv = attn.qkv(attn.norm(x))
+        kernel = attn.kv_pool_kernel(H, W) or (1, 1)
+        kv = F.avg_pool2d(qkv[:, attn.embed_dims:], kernel, kernel,
+                          ceil_mode=True).reshape(2, heads, hd, -1)
+        q = qkv[0, :attn.embed_dims, r, c].reshape(heads, hd)
+        return None, softmax_row(q, kv[0])
+    qkv = attn.local_qkv(attn.norm(x))
+    wh, ww = attn.window_size(H, W)
+    r0, c0 = (r // wh) * wh, (c // ww) * ww
+    Hp, Wp = math.ceil(H / wh) * wh, math.ceil(W / ww) * ww
+    padded = F.pad(qkv, (0, Wp - W, 0, Hp - H)).reshape(3, heads, hd, Hp, Wp)
+    k = padded[1, :, :, r0:r0 + wh, c0:c0 + ww].reshape(heads, hd, -1)
+    valid = ((torch.arange(r0, r0 + wh) < H)[:, None]
+             & (torch.arange(c0, c0 + ww) < W)[None, :])
+    local = softmax_row(padded[0, :, :, r, c], k, valid)
+    x1 = attn.local_norm(x + attn.local_attention(qkv))
+    q = attn.global_q(x1)[0, :, r, c].reshape(heads, hd)
+    kv = attn.global_kv(attn.pool_norm(attn.pool(x1)))
+    return local, softmax_row(q, kv.reshape(2, heads, hd, -1)[0])
+
+
 # ---------------------------------------------------------- the weights
 # (image H, W): 64 x 64 divides every stage's G1 and G2; 100 x 76 gives
 # stage maps 25x19, 13x10, 7x5 and 4x3: partial windows and pooling cells
@@ -73,16 +131,16 @@ def test_hierarchical_weights_rebuild_the_module_outputs(backbone, size,
                                                          stage):
     block = len(backbone.stages[stage]) - 1
     attn = backbone.stages[stage][block].attn
-    x, out = tool.capture_attention_input(backbone, _input(*size), stage,
-                                          block)
+    cap, x, out = _capture(backbone, size, stage, block)
     H, W = x.shape[-2:]
-    assert torch.allclose(attn(x), out, atol=1e-6)  # the hook saw the truth
+    # the hook saw the truth (recorded path vs the fused one: fp32 rounding)
+    assert torch.allclose(attn(x), out, atol=1e-5)
     heads = attn.num_heads
     local_out = attn.local_attention(attn.local_qkv(attn.norm(x)))
     # corners, the middle and the last token (in a partial window when the
     # map does not divide by G1)
     for r, c in {(0, 0), (H // 2, W // 2), (H - 1, W - 1), (H - 1, 0)}:
-        maps = tool.attention_maps(attn, x, (r, c))
+        maps = tool.attention_maps(attn, cap, (r, c))
         assert maps['kind'] == 'hierarchical'
         lw, valid = maps['local_weights'], maps['local_valid']
         r0, c0, wh, ww = maps['window']
@@ -114,14 +172,47 @@ def test_hierarchical_weights_rebuild_the_module_outputs(backbone, size,
 
 
 @pytest.mark.parametrize('size', SIZES)
+@pytest.mark.parametrize('stage', [0, 1, 2, 3])
+def test_recorded_weights_equal_the_hand_computed_ones(sharp_backbone, size,
+                                                       stage):
+    """The weights the model recorded are those the tool used to compute by
+    hand from the module's projections (padded keys of a partial window
+    included: weight 0 in both)."""
+    block = len(sharp_backbone.stages[stage]) - 1
+    attn = sharp_backbone.stages[stage][block].attn
+    cap, x, _ = _capture(sharp_backbone, size, stage, block)
+    H, W = x.shape[-2:]
+    with torch.no_grad():
+        for r, c in {(0, 0), (H // 2, W // 2), (H - 1, W - 1)}:
+            maps = tool.attention_maps(attn, cap, (r, c))
+            local, glob = _direct_weights(attn, x, (r, c))
+            heads = attn.num_heads
+            assert torch.allclose(maps['global_weights'].reshape(heads, -1),
+                                  glob, atol=1e-6)
+            if local is not None:
+                assert torch.allclose(maps['local_weights'].reshape(
+                    heads, -1), local, atol=1e-6)
+
+
+def test_only_the_chosen_block_is_recorded_and_fused_path_is_back(backbone):
+    cap, x, _ = _capture(backbone, (64, 64), 1, 1)
+    assert [r['kind'] for r in cap['records']] == ['local', 'global']
+    local = cap['records'][0]['weights']
+    assert local.dtype == torch.float32
+    assert torch.allclose(local.sum(-1), torch.ones(()), atol=1e-6)
+    from mmhatnet.models.utils import torch_compat
+    assert torch_compat._RECORDS == []  # the context closed: fused again
+
+
+@pytest.mark.parametrize('size', SIZES)
 def test_last_stage_mhsa_weights_rebuild_the_module_output(backbone, size):
     stage = len(backbone.stages) - 1
     attn = backbone.stages[stage][1].attn
     assert not hasattr(attn, 'local_qkv')  # plain MHSA
-    x, out = tool.capture_attention_input(backbone, _input(*size), stage, 1)
+    cap, x, out = _capture(backbone, size, stage, 1)
     H, W = x.shape[-2:]
     for r, c in {(0, 0), (H - 1, W - 1), (H // 2, 0)}:
-        maps = tool.attention_maps(attn, x, (r, c))
+        maps = tool.attention_maps(attn, cap, (r, c))
         assert maps['kind'] == 'mhsa' and 'local_weights' not in maps
         gw = maps['global_weights']
         assert gw.shape == (attn.num_heads, H, W)  # every token is a key
@@ -142,11 +233,13 @@ def test_last_stage_with_pooled_keys(backbone):
     backbone.last_stage_pool_to = 2
     try:
         # 100 x 76 -> a 4 x 3 last-stage map, pooled by (2, 2): 2 x 2 keys
-        x, out = tool.capture_attention_input(backbone, _input(100, 76),
-                                              stage, 0)
+        cap, x, out = _capture(backbone, (100, 76), stage, 0)
         assert x.shape[-2:] == (4, 3)
         for r, c in ((0, 0), (3, 2)):
-            maps = tool.attention_maps(attn, x, (r, c))
+            maps = tool.attention_maps(attn, cap, (r, c))
+            direct = _direct_weights(attn, x, (r, c))[1]
+            assert torch.allclose(maps['global_weights'].reshape(
+                direct.shape), direct, atol=1e-6)
             gw = maps['global_weights']
             assert gw.shape == (attn.num_heads, 2, 2)
             assert maps['global_cell'] == (2, 2)
@@ -164,13 +257,13 @@ def test_last_stage_with_pooled_keys(backbone):
 def test_weights_change_with_g1_g2_as_the_module_does(backbone):
     """The window and pooled grid follow the module's current G1/G2."""
     attn = backbone.stages[0][0].attn
-    x, _ = tool.capture_attention_input(backbone, _input(64, 64), 0, 0)
-    before = tool.attention_maps(attn, x, (5, 5))
+    before = tool.attention_maps(attn, _capture(backbone, (64, 64), 0, 0)[0],
+                                 (5, 5))
     g1, g2 = attn.g1, attn.g2
     try:
         attn.g1, attn.g2 = 8, 2
-        after = tool.attention_maps(attn, x, (5, 5))
-        out = attn(x)
+        cap, _, out = _capture(backbone, (64, 64), 0, 0)
+        after = tool.attention_maps(attn, cap, (5, 5))
     finally:
         attn.g1, attn.g2 = g1, g2
     assert before['local_weights'].shape[-2:] == (4, 4)

@@ -52,49 +52,43 @@ class HierarchicalAttention(nn.Module):
         g2 (int): G2, the average-pooling ratio of the global keys/values.
 
     Note:
-        **Sizes that do not divide.** The released code only runs when H and W
-        divide by G1 and G2. Here the windows and the pooling cells are laid
-        from the top-left corner as there, and the last row/column of them may
-        be partial:
+        **Sizes that do not divide.** The released code needs H and W to
+        divide by G1 and G2. Here windows and pooling cells are laid from the
+        top-left corner as there; the last row/column may be partial:
 
         * local step: the map is zero-padded to a multiple of the window and
-          padded *keys* are masked out, so each valid query attends exactly the
-          valid tokens of its G1 x G1 window; padded queries are dropped.
+          padded *keys* are masked out, so each valid query attends exactly
+          the valid tokens of its window; padded queries are dropped.
         * global step: a partial pooling cell averages only the pixels it
-          covers (``avg_pool2d`` with ``ceil_mode=True`` and no padding divides
-          by the covered area); there is no padding, so no mask.
-        * a map smaller than G1 (or G2) along a side uses one window (cell) of
-          the map's size along that side, which is the same computation.
+          covers (as ``avg_pool2d(ceil_mode=True)``); no padding, no mask.
+        * a map smaller than G1 (G2) along a side uses one window (cell) of
+          the map's size along that side: the same computation.
 
-        When H and W divide by G1 and G2 there is no padding and no mask, and
-        each step is exactly the released computation (same token order, same
-        1/sqrt(head_dim) scale), so the released weights give the released
-        outputs.
+        When H and W divide by G1 and G2 there is no padding or mask: each
+        step is exactly the released computation (same token order, same
+        1/sqrt(head_dim) scale), so released weights give released outputs.
 
         **Under autocast** (bf16 on a CPU, fp16/bf16 on CUDA): the 1x1 convs
-        and both attentions run in the low dtype; the GroupNorms, the
-        residual sums and the G2 pooling run in fp32 (the residual stream
-        stays fp32: an fp32 input plus a low-precision branch promotes to
-        fp32, and GroupNorm keeps its input's dtype on a CPU and is on
-        autocast's fp32 list on CUDA). The padding mask is bool, so SDPA
-        turns it into -inf in the compute dtype itself (no large finite
-        fill to overflow fp16), and every query keeps at least one valid
-        key. Every SDPA kernel accumulates ``Q K^T`` and takes the softmax
-        in fp32 (the flash and memory-efficient ones by design, the math
-        fallback because torch upcasts fp16/bf16 inputs there unless
+        and both attentions run in the low dtype; the GroupNorms, residual
+        sums and G2 pooling in fp32 (an fp32 residual plus a low-precision
+        branch promotes to fp32; GroupNorm keeps its input's dtype on a CPU
+        and is on autocast's fp32 list on CUDA). The padding mask is bool:
+        SDPA makes it -inf in the compute dtype (no finite fill to overflow
+        fp16; every query keeps a valid key). Every SDPA kernel takes
+        ``Q K^T`` and the softmax in fp32 (flash and memory-efficient by
+        design, the math fallback by upcasting unless
         ``torch.backends.cuda.allow_fp16_bf16_reduction_math_sdp(True)``),
-        so logits beyond fp16's range never exist in fp16 (the plain
-        ``softmax(Q K^T)`` of the reference would overflow there); the
-        attention output is the low dtype again.
+        so no logit beyond fp16's range exists in fp16 (the reference's plain
+        ``softmax(Q K^T)`` would overflow); the output is the low dtype.
 
         **Export.** The padded computation has no Python branch on the sizes
-        (pad amounts, masks and the rescaling of partial cells are arithmetic
-        on H and W), and the shortcuts (no padding when the sizes divide, a
-        window of the map's side when it is smaller than G1) are taken only
-        when the sizes are known (eager, ``torch.compile``). Under
-        ``torch.export`` with dynamic shapes the general path is traced, with
-        G1 x G1 windows and G2 x G2 cells, so one exported graph (e.g. ONNX,
-        :mod:`mmhatnet.deployment`) is right for every H, W and batch size.
+        (pad amounts, masks, partial-cell rescaling are arithmetic on H, W);
+        the shortcuts (no padding when the sizes divide, a window of the
+        map's side when smaller than G1) are taken only when the sizes are
+        known (eager, ``torch.compile``). ``torch.export`` with dynamic
+        shapes traces the general path (G1 x G1 windows, G2 x G2 cells), so
+        one exported graph (ONNX, :mod:`mmhatnet.deployment`) fits every
+        H, W and batch size.
     """
 
     def __init__(self, embed_dims: int, head_dim: int, g1: int, g2: int):
@@ -145,7 +139,7 @@ class HierarchicalAttention(nn.Module):
         q = _tokens(self.global_q(x), 1, self.num_heads)[0]
         kv = self.global_kv(self.pool_norm(self.pool(x)))
         k, v = _tokens(kv, 2, self.num_heads)
-        out = sdpa(q, k, v)
+        out = sdpa(q, k, v, kind='global')
         return self.proj(_to_map(out, H, W) + x)
 
     # The geometry of an (H, W) map, in one place for the module, the plain
@@ -173,15 +167,9 @@ class HierarchicalAttention(nn.Module):
         return avg_pool_partial(x, kernel)
 
     def local_attention(self, qkv: Tensor) -> Tensor:
-        """Attention inside G1 x G1 windows.
-
-        Args:
-            qkv (Tensor): (B, 3C, H, W), channels ordered (q|k|v, head, dim);
-                fastest channels-last in memory.
-
-        Returns:
-            Tensor: (B, C, H, W), channels-last in memory.
-        """
+        """Attention inside G1 x G1 windows: ``qkv`` (B, 3C, H, W), channels
+        ordered (q|k|v, head, dim), fastest channels-last in memory ->
+        (B, C, H, W), channels-last."""
         B, C3, H, W = qkv.shape
         heads, hd = self.num_heads, self.head_dim
         wh, ww = self.window_size(H, W)
@@ -206,7 +194,7 @@ class HierarchicalAttention(nn.Module):
         # (B, nh, wh, nw, ww, 3, heads, hd) -> (3, B, nh, nw, heads, wh, ww, hd)
         windows = tokens.reshape(B, nh, wh, nw, ww, 3, heads, hd).permute(
             5, 0, 1, 3, 6, 2, 4, 7).reshape(3, B * nh * nw, heads, wh * ww, hd)
-        out = sdpa(*windows.unbind(0), attn_mask=mask)
+        out = sdpa(*windows.unbind(0), attn_mask=mask, kind='local')
         # (B, nh, nw, heads, wh, ww, hd) -> (B, nh, wh, nw, ww, heads, hd)
         out = out.reshape(B, nh, nw, heads, wh, ww, hd).permute(
             0, 1, 4, 2, 5, 3, 6).reshape(B, Hp, Wp, heads * hd)
@@ -220,13 +208,11 @@ def avg_pool_partial(x: Tensor, kernel: Tuple[int, int]) -> Tensor:
     column of cells may be partial and average only what they cover: the
     result of ``F.avg_pool2d(x, kernel, kernel, ceil_mode=True)``.
 
-    Written as whole cells on a zero-padded map, rescaled by the covered
-    fraction, because inductor (torch 2.14) computes the *backward* of
-    ``ceil_mode=True`` pooling wrongly on partial cells. Sizes that divide
-    take the plain ``avg_pool2d`` (no padding). The padded computation has
-    no branch on the sizes (the rescaling is ``kernel / covered`` per row and
-    column of cells, 1 for whole ones), so one exported graph serves every
-    size.
+    Written as whole cells on a zero-padded map rescaled by ``kernel /
+    covered`` per row and column of cells (1 for whole ones), because
+    inductor (torch 2.14) gets the *backward* of ``ceil_mode=True`` pooling
+    wrong on partial cells; no branch on the sizes, so one exported graph
+    serves every size. Sizes that divide take the plain ``avg_pool2d``.
     """
     H, W = x.shape[-2:]
     kh, kw = kernel
@@ -254,25 +240,22 @@ def _cover_scale(side, k: int, n, x: Tensor) -> Tensor:
 def _known(cond) -> bool:
     """Whether a condition on the sizes holds, for choosing a shortcut.
 
-    In eager mode (and under ``torch.compile``, which guards on it and
-    recompiles when it changes) that is just ``cond``. Under ``torch.export``
-    with dynamic shapes (ONNX export) it is True only when it holds for every
-    size, and adds no guard: a guard would freeze the traced size into the
-    graph, so the general (padded, masked) computation is traced instead,
-    which is right for every size."""
+    Eager (and under ``torch.compile``, which guards on it and recompiles
+    when it changes): ``cond``. Under ``torch.export`` with dynamic shapes:
+    True only when it holds for every size, with no guard (a guard would
+    freeze the traced size into the graph), so the general (padded, masked)
+    computation, right for every size, is traced instead."""
     if is_exporting():
         return statically_known_true(cond)
     return bool(cond)
 
 
 def _at_most(side, g: int):
-    """``min(g, side)``, written so that with dynamic shapes it is a plain
-    int: under ``torch.compile`` a guard on ``side < g`` (not a symbolic
-    ``Min``, which inductor's layout code cannot order); under
-    ``torch.export`` no guard, and ``g`` unless the side is known to be
-    smaller. A side smaller than ``g`` then gets one zero-padded, masked
-    window (cell) of size ``g``: the same computation as one window (cell)
-    of its own size."""
+    """``min(g, side)`` as a plain int with dynamic shapes: under
+    ``torch.compile`` a guard on ``side < g`` (not a symbolic ``Min``, which
+    inductor's layout code cannot order); under ``torch.export`` no guard and
+    ``g`` unless the side is known smaller, so a smaller side gets one
+    zero-padded, masked window (cell) of size ``g``: the same computation."""
     return side if _known(side < g) else g
 
 
@@ -297,16 +280,13 @@ class MultiHeadSelfAttention(nn.Module):
     small enough (stride 32) for full attention.
 
     Optionally (``pool_to``, off by default) its keys and values are
-    average-pooled, as G2 pools those of the H-MHSA stages, so that its cost
-    stays linear in the number of pixels at high resolution: a map side ``s``
-    larger than ``pool_to`` is pooled by the ratio ``ceil(s / pool_to)``
-    (``ceil_mode``, partial border cells averaging what they cover), leaving
-    at most ``pool_to`` keys per side. Pooling commutes with the 1x1 key/value
-    projection (an average of affine maps is the affine map of the average),
-    so the keys are exactly the averages of the full-resolution keys and the
-    weights of the plain model apply unchanged. Maps no larger than
-    ``pool_to`` (e.g. 16 x 16 at 512 x 512 input for ``pool_to=16``) get the
-    plain computation.
+    average-pooled, as G2 pools H-MHSA's, so its cost stays linear in the
+    pixels at high resolution: a side ``s`` larger than ``pool_to`` is pooled
+    by ``ceil(s / pool_to)`` (partial border cells averaging what they
+    cover), leaving at most ``pool_to`` keys per side. Pooling commutes with
+    the 1x1 key/value projection (affine), so the keys are exactly averages
+    of the full-resolution keys and the plain model's weights apply
+    unchanged. Maps no larger than ``pool_to`` get the plain computation.
 
     Args:
         embed_dims (int): Channels C of the input and output.
@@ -315,13 +295,11 @@ class MultiHeadSelfAttention(nn.Module):
             paper's model) keeps every token as a key.
 
     Note:
-        **Under autocast**: the GroupNorm runs in fp32 (the residual stream
-        is fp32; see :class:`HierarchicalAttention`), the pooling of
-        ``pool_to`` too (it averages the normalised fp32 map, before the key
-        projection); the q/k/v and output projections and the attention run
-        in the low dtype, with no mask, and SDPA accumulates ``Q K^T`` and
-        its softmax in fp32 as in H-MHSA. The output is the low dtype; the
-        block's residual sum promotes it to fp32.
+        **Under autocast**, as in :class:`HierarchicalAttention`: the
+        GroupNorm and the ``pool_to`` pooling (of the normalised map, before
+        the key projection) in fp32; the projections and the attention (no
+        mask; ``Q K^T`` and softmax in fp32) in the low dtype, which the
+        block's residual sum promotes to fp32.
     """
 
     def __init__(self, embed_dims: int, head_dim: int,
@@ -369,5 +347,5 @@ class MultiHeadSelfAttention(nn.Module):
             pooled = avg_pool_partial(x, kernel)
             k, v = _tokens(F.conv2d(pooled, weight[C:], bias[C:]), 2,
                            self.num_heads)
-        out = sdpa(q, k, v)
+        out = sdpa(q, k, v, kind='global')
         return self.proj(_to_map(out, H, W))

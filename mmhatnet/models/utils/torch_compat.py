@@ -1,6 +1,8 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
 """What the model needs from torch, on every torch from 2.1 on: newer APIs
 looked up where used (never imported at ``import mmhatnet``)."""
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -13,11 +15,35 @@ GROUPNORM_CHANNELS_LAST_BACKWARD_CRASHES = TORCH_VERSION < (2, 14)
 #: and (seen on 2.1.2) corrupts the heap in the bf16 backward of
 #: scaled_dot_product_attention on strided (non-contiguous) q, k, v
 SDPA_NEEDS_CONTIGUOUS = TORCH_VERSION < (2, 14)
+_RECORDS = []  # the lists of the open ``record_attention()`` contexts
 
 
-def sdpa(q, k, v, attn_mask=None):
+@contextlib.contextmanager
+def record_attention():
+    """Under it, :func:`sdpa` computes ``softmax(q k^T / sqrt(head_dim))``
+    in fp32 (masked keys: weight 0) and appends ``dict(kind, weights (...,
+    Lq, Lk), v)`` per call to the list it yields, in call order (for the
+    attention visualiser). Outside it: the fused kernel, bit for bit."""
+    records = []
+    _RECORDS.append(records)
+    try:
+        yield records
+    finally:
+        _RECORDS.pop()
+
+
+def sdpa(q, k, v, attn_mask=None, kind=''):
     """``F.scaled_dot_product_attention``; on a torch whose CPU kernels
-    need it, on contiguous copies of q, k, v (same values)."""
+    need it, on contiguous copies of q, k, v (same values). ``kind``
+    ('local', 'global') labels the call for :func:`record_attention`."""
+    if _RECORDS:  # fp32 also under autocast
+        with torch.autocast(q.device.type, enabled=False):
+            s = q.float() @ k.float().transpose(-2, -1) * q.shape[-1]**-0.5
+            if attn_mask is not None:
+                s = s.masked_fill(~attn_mask, float('-inf'))
+            w = s.softmax(-1)
+            _RECORDS[-1].append(dict(kind=kind, weights=w, v=v))
+            return (w @ v.float()).to(q.dtype)
     if SDPA_NEEDS_CONTIGUOUS:
         q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
