@@ -18,7 +18,8 @@ from common import ROOT, load_tool
 from mmengine.config import Config, DictAction
 from toy_options import coco_data_options
 
-from mmhatnet_tools.data_scan import count_coco_annotations, scan_datasets
+from mmhatnet_tools.data_scan import (count_coco_annotations, load_dataset,
+                                      scan_datasets)
 
 TOY = os.path.join(ROOT, 'configs', 'toy')
 RETINANET = os.path.join(TOY, 'retinanet_hatnet_tiny_toy.py')
@@ -242,8 +243,7 @@ def test_annotation_counts_are_what_mmdet_keeps(coco):
     data = _spoil(ann)
     cfg = _cfg(root)
     ds_cfg = cfg.train_dataloader.dataset
-    counts = count_coco_annotations(data, ds_cfg.metainfo['classes'],
-                                    ds_cfg.filter_cfg)
+    counts = count_coco_annotations(data, *load_dataset(cfg, ds_cfg))
     register_all_modules()
     dataset = DATASETS.build(ds_cfg)
     instances = [dataset.get_data_info(i)['instances']
@@ -251,16 +251,20 @@ def test_annotation_counts_are_what_mmdet_keeps(coco):
     assert counts['kept'] == sum(len(x) for x in instances)
     assert counts['crowd'] == sum(i['ignore_flag'] for x in instances
                                   for i in x) > 0
-    assert counts['outside'] == counts['degenerate'] == 1
-    assert counts['unknown_category'] == 1 and counts['removed_empty'] == 1
-    assert len(dataset) == counts['images'] - counts['removed_empty']
+    assert counts['box'] == 2  # the negative width, the height < 1
+    assert counts['unknown_category'] == 1 and counts['removed'] == 1
+    assert len(dataset) == counts['images'] - counts['removed']
     # image 2 has no annotation: a negative, which filter_empty_gt removes
-    assert counts['negatives'] == 1
+    assert counts['negatives'] == counts['removed_negatives'] == 1
     # what was dropped is named: annotation ids, their boxes, category ids
     examples = counts['examples']
     outside, degenerate = data['spoiled']
-    assert [a for a, _, _ in examples['outside']] == [outside]
-    assert [a for a, _, _ in examples['degenerate']] == [degenerate]
+    assert sorted(a for a, _, _ in examples['box']) == sorted(
+        [outside, degenerate])
+    files = {img['id']: img['file_name'] for img in data['images']}
+    assert {(a['id'], files[a['image_id']], tuple(a['bbox']))
+            for a in data['annotations'] if a['id'] in data['spoiled']} == {
+                (a, i, tuple(b)) for a, i, b in examples['box']}
     assert examples['unknown_category'] == {999: 1}
     # images mmdet keeps with no box to learn from: the crowd-only one, and
     # any whose only box was spoiled
@@ -272,12 +276,13 @@ def test_annotation_counts_are_what_mmdet_keeps(coco):
     text = out.getvalue()
     assert (f"train_dataloader.dataset: {counts['annotations']} "
             f"annotations, {counts['kept']} kept ({counts['crowd']} of them "
-            f"crowd, trained as ignored regions), 3 dropped (1 with no area "
-            f"inside their image (a width or height <= 0, or outside it), 1 "
-            f"with area <= 0 or a side < 1, 1 of a category that is not one "
-            f"of the 4 classes, 0 marked ignore, 0 of images not in the "
-            f"file); 6 images, 1 removed by filter_empty_gt") in text
-    assert f'id {outside} (image ' in text and 'bbox [' in text
+            f"crowd, trained as ignored regions), 3 dropped (2 left out by "
+            f"mmdet for their box or an ignore mark, 1 of a category that is "
+            f"not one of the 4 classes, 0 of images not in the file); 6 "
+            f"images, 1 removed by the dataset's filter_cfg (1 of them "
+            f"negatives)") in text
+    assert f'id {outside} (image {files[data["images"][0]["id"]]}, bbox [' \
+        in text
     assert 'category ids that are not one of the classes: 999 (1 ' in text
 
 
@@ -319,8 +324,9 @@ def test_a_large_drop_stops_the_run(coco, monkeypatch, tmp_path):
         f'error: train_dataloader.dataset: mmdet would drop {dropped} of the '
         f'{total} annotations ({dropped / total:.1%}, more than '
         f'data_checks.max_dropped=0.05): {dropped} of a category that is not '
-        f'one of the classes, 0 with no area (category ids that are not one '
-        f'of the classes: 77 ({dropped} annotations)); check '
+        f'one of the classes, 0 left out for their box or an ignore mark '
+        f'(category ids that are not one of the classes: 77 ({dropped} '
+        f'annotations)); check '
         f'train_dataloader.dataset.metainfo.classes against the categories')
     assert line.endswith('`--cfg-options data_checks.max_dropped=...` if '
                          'that is intended')

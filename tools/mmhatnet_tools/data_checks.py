@@ -6,29 +6,36 @@ OpenMMLab datasets fail late and deep on bad data (a missing folder is a
 categories do not match the config's classes silently trains on nothing, a
 label value of 9 for 5 classes makes CrossEntropy fail inside torch). The
 checks here find those problems in a second or so and say what is wrong and
-what to do; ``tools/train.py`` and ``tools/test.py`` run them first.
+what to do; ``tools/train.py`` and ``tools/test.py`` run them first. What a
+dataset lists, its classes and its labels are read from the dataset itself,
+built by its library from the config (:func:`build_dataset`).
 
 Only local, known dataset types are checked (mmdet ``CocoDataset``, mmseg
 ``BaseSegDataset`` / ``ADE20KDataset``, mmpretrain ``ImageNet`` /
 ``CustomDataset``, and the usual wrappers around them); anything else, URLs
 and non-local storage backends are left to the library.
 """
+import copy
+import importlib
 import json
 import os
 import os.path as osp
-from typing import Iterable, Optional
+import warnings
+from typing import Iterable, List, Optional, Tuple
 
 import numpy as np
-from PIL import Image
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
-COCO_TYPES = ('CocoDataset', )
-SEG_TYPES = ('BaseSegDataset', 'ADE20KDataset')
-CLS_TYPES = ('ImageNet', 'CustomDataset')
+KINDS = dict(CocoDataset=('mmdet', 'coco'), BaseSegDataset=('mmseg', 'seg'),
+             ADE20KDataset=('mmseg', 'seg'), ImageNet=('mmpretrain', 'cls'),
+             CustomDataset=('mmpretrain', 'cls'))
+TOY_KIND = dict(coco='coco', seg='ade', cls='imagenet')  # make_toy_data's
 WRAPPERS = ('RepeatDataset', 'ClassBalancedDataset', 'MultiImageMixDataset')
 # how many label maps the segmentation check reads
 SEG_SAMPLES = 20
+# the label value mmseg's losses ignore
+SEG_IGNORE = 255
 # COCO jsons larger than this are not parsed here (the real train2017 one is
 # ~450 MB and mmdet reads it anyway); only their existence is checked
 MAX_JSON_BYTES = 64 * 1024**2
@@ -45,11 +52,9 @@ def check_datasets(cfg, loaders: Iterable[str]) -> None:
     ``['train_dataloader', 'val_dataloader']``) of ``cfg``; raise
     :class:`DataCheckError` on the first problem found."""
     for loader in loaders:
-        loader_cfg = cfg.get(loader)
-        if not isinstance(loader_cfg, dict) or not isinstance(
-                loader_cfg.get('dataset'), dict):
-            continue
-        _check(cfg, loader_cfg['dataset'], f'{loader}.dataset')
+        for key, ds, kind in leaf_datasets(cfg, [loader]):
+            check = _DatasetCheck(cfg, ds, key, kind)
+            getattr(check, kind)()
         if loader.endswith('_dataloader'):
             _check_evaluator(cfg, loader[:-len('_dataloader')] + '_evaluator')
 
@@ -83,46 +88,70 @@ def _type_name(ds) -> str:
     return getattr(t, '__name__', '')
 
 
-def _check(cfg, ds, key: str) -> None:
-    name = _type_name(ds)
-    if name == 'ConcatDataset' and isinstance(ds.get('datasets'), list):
-        for i, sub in enumerate(ds['datasets']):
-            if isinstance(sub, dict):
-                _check(cfg, sub, f'{key}.datasets.{i}')
-        return
-    if name in WRAPPERS and isinstance(ds.get('dataset'), dict):
-        _check(cfg, ds['dataset'], f'{key}.dataset')
-        return
-    scope = ds.get('_scope_', cfg.get('default_scope'))
-    if scope == 'mmdet' and name in COCO_TYPES:
-        _DatasetCheck(cfg, ds, key, 'coco').coco()
-    elif scope == 'mmseg' and name in SEG_TYPES:
-        _DatasetCheck(cfg, ds, key, 'ade').seg(name)
-    elif scope == 'mmpretrain' and name in CLS_TYPES:
-        _DatasetCheck(cfg, ds, key, 'imagenet').cls(name)
-
-
 def _is_local(path) -> bool:
     return isinstance(path, str) and '://' not in path
+
+
+def leaf_datasets(cfg, loaders) -> List[Tuple[str, dict, str]]:
+    """``(key, dataset config, kind)`` of every local dataset of a known type
+    under the ``loaders`` (wrappers unwrapped); kind is coco / seg / cls."""
+    found = []
+
+    def walk(ds, key):
+        name = _type_name(ds)
+        if name == 'ConcatDataset' and isinstance(ds.get('datasets'), list):
+            for i, sub in enumerate(ds['datasets']):
+                if isinstance(sub, dict):
+                    walk(sub, f'{key}.datasets.{i}')
+            return
+        if name in WRAPPERS and isinstance(ds.get('dataset'), dict):
+            walk(ds['dataset'], f'{key}.dataset')
+            return
+        backend = (ds.get('backend_args') or {}).get('backend', 'local')
+        if not _is_local(ds.get('data_root') or '') or backend != 'local' \
+                or ds.get('file_client_args'):
+            return
+        scope, kind = KINDS.get(name, (None, None))
+        if kind and scope == ds.get('_scope_', cfg.get('default_scope')):
+            found.append((key, ds, kind))
+
+    for loader in loaders:
+        loader_cfg = cfg.get(loader)
+        if isinstance(loader_cfg, dict) and isinstance(
+                loader_cfg.get('dataset'), dict):
+            walk(loader_cfg['dataset'], f'{loader}.dataset')
+    return found
+
+
+def build_dataset(cfg, ds_cfg: dict, lazy: bool = False):
+    """The dataset of ``ds_cfg`` as its library builds it (its own type,
+    files, metainfo and ``filter_cfg``), with no pipeline and without
+    ``indices``; ``lazy``: not loaded yet (``full_init`` loads it)."""
+    from mmengine.registry import DATASETS, DefaultScope
+    scope = ds_cfg.get('_scope_', cfg.get('default_scope'))
+    importlib.import_module(f'{scope}.utils').register_all_modules(
+        init_default_scope=False)
+    built = copy.deepcopy(ds_cfg)
+    built.pop('indices', None)
+    built.update(pipeline=[], lazy_init=lazy, serialize_data=False)
+    with DefaultScope.overwrite_default_scope(scope):
+        return DATASETS.build(built)
 
 
 def _has_image(folder: str, suffixes=IMG_EXTENSIONS) -> bool:
     """Whether ``folder`` holds at least one image, at any depth (stops at
     the first one)."""
-    for _, _, files in os.walk(folder, followlinks=True):
-        if any(f.lower().endswith(suffixes) for f in files):
-            return True
-    return False
+    from mmengine.utils import scandir
+    return next(scandir(folder, suffixes, recursive=True,
+                        case_sensitive=False), None) is not None
 
 
 class _DatasetCheck:
 
     def __init__(self, cfg, ds, key, kind):
-        self.cfg, self.ds, self.key, self.kind = cfg, ds, key, kind
+        self.cfg, self.ds, self.key = cfg, ds, key
+        self.kind = TOY_KIND[kind]
         self.root = ds.get('data_root') or ''
-        backend = (ds.get('backend_args') or {}).get('backend', 'local')
-        self.local = (_is_local(self.root) and backend == 'local'
-                      and not ds.get('file_client_args'))
 
     # ---- messages -------------------------------------------------------
     def fix_root(self) -> str:
@@ -141,40 +170,37 @@ class _DatasetCheck:
             return osp.join(self.root, path)
         return path or self.root
 
-    def check_root(self) -> bool:
-        """False when the data is not local (nothing more to check)."""
-        if not self.local:
-            return False
+    def check_root(self) -> None:
         if self.root and not osp.isdir(self.root):
             self.fail(f'data_root {self.root!r} does not exist')
         if self.root and not os.listdir(self.root):
             self.fail(f'data_root {self.root!r} is empty')
-        return True
 
     def check_image_dir(self, prefix: str, what='image folder',
-                        suffixes=IMG_EXTENSIONS) -> Optional[str]:
-        if not _is_local(prefix):
-            return None
-        folder = self.join(prefix)
-        if not folder:
-            return None
+                        suffixes=IMG_EXTENSIONS, joined=False):
+        folder = prefix if joined else self.join(prefix)
+        if not _is_local(prefix) or not folder:
+            return
         if not osp.isdir(folder):
-            self.fail(f'the {what} {folder!r} does not exist (data_root '
-                      f'{self.root!r} + data_prefix {prefix!r})')
+            self.fail(f'the {what} {folder!r} does not exist' + (
+                '' if joined else
+                f' (data_root {self.root!r} + data_prefix {prefix!r})'))
         if not _has_image(folder, suffixes):
             self.fail(f'the {what} {folder!r} contains no '
                       f'{"/".join(suffixes)} files')
-        return folder
 
-    def classes(self):
-        metainfo = self.ds.get('metainfo') or {}
-        classes = metainfo.get('classes')
-        return None if classes is None else tuple(classes)
+    def build(self, lazy=False):
+        """The dataset, built by its library (see :func:`build_dataset`)."""
+        try:
+            return build_dataset(self.cfg, self.ds, lazy)
+        except Exception as e:
+            self.fail(f'{_type_name(self.ds)} cannot be built from the '
+                      f'config ({type(e).__name__}: {e})',
+                      'fix the dataset config or its files')
 
     # ---- mmdet COCO -----------------------------------------------------
     def coco(self):
-        if not self.check_root():
-            return
+        self.check_root()
         prefix = self.ds.get('data_prefix') or {}
         if isinstance(prefix, dict):
             self.check_image_dir(prefix.get('img', ''))
@@ -215,11 +241,7 @@ class _DatasetCheck:
                       f'instances json: '
                       f'{", ".join(repr(k) for k in not_lists)} must be '
                       f'lists', fix)
-        classes = self.classes()
-        if classes is None:
-            classes = self.default_classes('mmdet.datasets', 'CocoDataset')
-        if classes is None:
-            return
+        classes = self.build(lazy=True).metainfo.get('classes') or ()
         names = {c.get('name') for c in data['categories']
                  if isinstance(c, dict)}
         absent = [c for c in classes if c not in names]
@@ -232,128 +254,87 @@ class _DatasetCheck:
                 f'the model head) to the categories of the json, or use a '
                 f'json with these categories')
 
-    @staticmethod
-    def default_classes(module: str, name: str):
-        try:
-            import importlib
-            cls = getattr(importlib.import_module(module), name)
-            return tuple(cls.METAINFO['classes'])
-        except Exception:
-            return None
-
     # ---- mmseg ----------------------------------------------------------
-    def seg(self, name: str):
-        if not self.check_root():
-            return
+    def seg(self):
+        self.check_root()
         prefix = self.ds.get('data_prefix') or {}
         if not isinstance(prefix, dict):
             return
-        ade = name == 'ADE20KDataset'
-        img_suffix = self.ds.get('img_suffix', '.jpg')
         seg_suffix = self.ds.get('seg_map_suffix', '.png')
         self.check_image_dir(prefix.get('img_path', ''), 'image folder',
-                             (img_suffix, ))
-        seg_dir = self.check_image_dir(
-            prefix.get('seg_map_path', ''), 'label map folder', (seg_suffix, ))
-        if seg_dir is None or self.ds.get('ann_file'):
+                             (self.ds.get('img_suffix', '.jpg'), ))
+        self.check_image_dir(prefix.get('seg_map_path', ''),
+                             'label map folder', (seg_suffix, ))
+        if not prefix.get('seg_map_path'):
             return
-        classes = self.classes()
-        if classes is None:
-            if not ade:  # BaseSegDataset without classes: unknown
-                return
-            classes = self.default_classes('mmseg.datasets', 'ADE20KDataset')
-        elif ade:
-            return  # a subset of ADE's classes gets a label_map: skip
+        dataset = self.build()
+        classes = dataset.metainfo.get('classes')
         if not classes:
-            return
+            return  # without classes, which labels are valid is unknown
+        from mmcv import imread
+        load = self.load_annotations()
         num_classes = len(classes)
-        reduce = self.ds.get('reduce_zero_label', ade)
-        for step in self.ds.get('pipeline') or []:
-            if isinstance(step, dict) and 'LoadAnnotations' in str(
-                    step.get('type')) and step.get('reduce_zero_label') \
-                    is not None:
-                reduce = step['reduce_zero_label']
-        ignore = 255
-        for path in self.label_maps(seg_dir, seg_suffix):
-            try:
-                with Image.open(path) as img:
-                    values = np.unique(np.asarray(img))
+        for i in range(min(len(dataset), SEG_SAMPLES)):
+            info = dataset.get_data_info(i)
+            try:  # the labels the pipeline's LoadAnnotations gives
+                labels = load(info)['gt_seg_map']
+                raw = imread(info['seg_map_path'], 'unchanged',
+                             backend='pillow')
             except Exception:
-                continue  # unreadable: mmseg says so itself
-            after = values.astype(np.int64)
-            if reduce:
-                after = np.where(after == 0, 256, after) - 1
-                after[after == 254] = 255  # mmseg's reduction keeps 255
-            bad = values[(after != ignore)
-                         & ((after < 0) | (after >= num_classes))]
-            if len(bad):
-                rule = ('reduce_zero_label=True maps 0 to 255 (ignored) and '
-                        f'v to v-1, so the PNG values may be 0, 1..'
-                        f'{num_classes} and 255' if reduce else
-                        'reduce_zero_label=False: the PNG values are the '
-                        f'labels, 0..{num_classes - 1}, and 255 is ignored')
-                self.fail(
-                    f'the label map {path!r} holds the values '
-                    f'{bad.tolist()}, outside the {num_classes} classes of '
-                    f'the config ({rule}); such a value makes the '
-                    f'CrossEntropy loss fail deep inside torch',
-                    'fix the label maps, or the classes / num_classes / '
-                    f'`{self.key}.reduce_zero_label` of the config')
+                continue  # unreadable: the image scan or mmseg says so
+            outside = (labels != SEG_IGNORE) & (labels >= num_classes)
+            if not outside.any():
+                continue
+            bad = np.unique(raw.reshape(labels.shape)[outside])
+            reduce = load.reduce_zero_label
+            rule = ('reduce_zero_label=True maps 0 to 255 (ignored) and '
+                    f'v to v-1, so the PNG values may be 0, 1..'
+                    f'{num_classes} and 255' if reduce else
+                    'reduce_zero_label=False: the PNG values are the '
+                    f'labels, 0..{num_classes - 1}, and 255 is ignored')
+            self.fail(
+                f'the label map {info["seg_map_path"]!r} holds the values '
+                f'{bad.tolist()}, outside the {num_classes} classes of '
+                f'the config ({rule}); such a value makes the '
+                f'CrossEntropy loss fail deep inside torch',
+                'fix the label maps, or the classes / num_classes / '
+                f'`{self.key}.reduce_zero_label` of the config')
 
-    @staticmethod
-    def label_maps(folder: str, suffix: str):
-        """The first ``SEG_SAMPLES`` label maps, in name order."""
-        found = []
-        for root, dirs, files in os.walk(folder, followlinks=True):
-            dirs.sort()
-            found += [osp.join(root, f) for f in sorted(files)
-                      if f.endswith(suffix)]
-            if len(found) >= SEG_SAMPLES:
-                break
-        return found[:SEG_SAMPLES]
+    def load_annotations(self):
+        """mmseg's ``LoadAnnotations`` as the dataset's pipeline sets it
+        (its ``reduce_zero_label``, else the dataset's)."""
+        from mmseg.datasets.transforms import LoadAnnotations
+        args = next((step for step in self.ds.get('pipeline') or []
+                     if isinstance(step, dict)
+                     and 'LoadAnnotations' in str(step.get('type'))), {})
+        with warnings.catch_warnings():  # its reduce_zero_label deprecation
+            warnings.simplefilter('ignore')
+            return LoadAnnotations(
+                **{k: v for k, v in args.items() if k != 'type'})
 
     # ---- mmpretrain -----------------------------------------------------
-    def cls(self, name: str):
-        if not self.check_root():
-            return
-        split = self.ds.get('split') or ''
-        prefix = self.ds.get('data_prefix') or split
-        if isinstance(prefix, dict):
-            prefix = prefix.get('img_path', '')
-        ann = self.ds.get('ann_file') or ''
-        if not ann and split and osp.isfile(
-                osp.join(self.root, 'meta', f'{split}.txt')):
-            ann = osp.join('meta', f'{split}.txt')
-        if prefix or not ann:
-            self.check_image_dir(prefix)
+    def cls(self):
+        self.check_root()
+        lazy = self.build(lazy=True)  # its split / ann_file / data_prefix
+        ann = lazy.ann_file
+        folder = lazy.data_prefix.get('img_path', '')
+        if folder or not ann:
+            self.check_image_dir(folder, joined=True)
         if not ann or not _is_local(ann):
             return
-        path = self.join(ann)
-        if not osp.isfile(path):
-            self.fail(f'the annotation file {path!r} does not exist')
-        classes = self.classes()
-        if classes is None and name == 'ImageNet':
-            classes = self.default_classes('mmpretrain.datasets', 'ImageNet')
+        if not osp.isfile(ann):
+            self.fail(f'the annotation file {ann!r} does not exist')
+        classes = lazy.metainfo.get('classes')
         if not classes:
             return
         num_classes = len(classes)
-        try:
-            with open(path, encoding='utf-8') as f:
-                for lineno, line in enumerate(f, 1):
-                    parts = line.rsplit(maxsplit=1)
-                    if len(parts) != 2:
-                        continue
-                    try:
-                        label = int(parts[1])
-                    except ValueError:
-                        continue
-                    if not 0 <= label < num_classes:
-                        self.fail(
-                            f'line {lineno} of {path!r} has the label '
-                            f'{label}, outside the {num_classes} classes of '
-                            f'the config (0..{num_classes - 1})',
-                            'fix the annotation file, or the classes / '
-                            'num_classes of the config')
-        except (OSError, UnicodeDecodeError) as e:
-            self.fail(f'cannot read the annotation file {path!r} ({e})',
-                      'check the file')
+        dataset = self.build()  # read as mmpretrain reads it: line i is i
+        for i in range(len(dataset)):
+            label = dataset.get_data_info(i).get('gt_label', 0)
+            if not 0 <= label < num_classes:
+                self.fail(
+                    f'line {i + 1} of {ann!r} has the label {label}, '
+                    f'outside the {num_classes} classes of the config '
+                    f'(0..{num_classes - 1})',
+                    'fix the annotation file, or the classes / '
+                    'num_classes of the config')
