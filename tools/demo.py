@@ -6,15 +6,13 @@ image or a folder of images and draw what it predicts.
         [--score-thr 0.3] [--device cpu] [--amp [--amp-dtype {fp16,bf16}]]
         [--cfg-options k=v ...]
 
-INPUT is an image or a folder (searched recursively for images). The model is
-built by the library the config's ``default_scope`` names, as its own demo
-does: mmdet's ``init_detector`` / ``inference_detector``, mmseg's
-``init_model`` / ``inference_model``, mmpretrain's ``init_model`` /
-``inference_model``. The pictures are drawn by that library's visualiser
-(``DetLocalVisualizer``: boxes, masks and class names with scores above
-``--score-thr``; ``SegLocalVisualizer``: the classes colour-coded over the
-image, with their names; mmpretrain's ``UniversalVisualizer``: the top class
-and its score) at the image's own size, and written to ``--out-dir`` (default
+INPUT is an image or a folder (searched recursively for images). The model
+is built, run and drawn by the inferencer of the library the config's
+``default_scope`` names: mmdet's ``DetInferencer`` (boxes, masks and class
+names with scores above ``--score-thr``), mmseg's ``MMSegInferencer`` (the
+classes colour-coded over the image, with their names), mmpretrain's
+``ImageClassificationInferencer`` (the top class and its score), at the
+image's own size. The pictures are written to ``--out-dir`` (default
 ``demo_out/``) under the image's name and relative path, each to a temporary
 file first and then renamed, so a picture there is always complete.
 
@@ -182,16 +180,21 @@ def load_weights(model, checkpoint: str):
     return meta.get('dataset_meta') if isinstance(meta, dict) else None
 
 
-def build_model(cfg, checkpoint: str, device: str):
-    """The model of ``cfg``, built by its library's own API, with
-    ``checkpoint`` loaded (every key must fit), in eval mode, and its class
-    names and palette (from the checkpoint, else from the config)."""
+def build_inferencer(cfg, checkpoint: str, device: str):
+    """The library's inferencer of ``cfg``'s model (mmdet's
+    ``DetInferencer``, mmseg's ``MMSegInferencer``, mmpretrain's
+    ``ImageClassificationInferencer``: the model, the test pipeline, the
+    visualiser), with ``checkpoint`` loaded here and not by it: the
+    inferencers load what fits of another model's checkpoint (and warn),
+    read neither a released HAT-Net checkpoint nor an ONNX file, and without
+    class names in the checkpoint fall back to COCO's or Cityscapes' instead
+    of the config's (:func:`dataset_metainfo`)."""
     import warnings
 
     from mmhatnet.apis import load_released_classifier, released_state_dict
     scope = cfg.default_scope
-    released = None if checkpoint.lower().endswith('.onnx') else \
-        released_state_dict(checkpoint)
+    onnx = checkpoint.lower().endswith('.onnx')
+    released = None if onnx else released_state_dict(checkpoint)
     if released is not None and scope != 'mmpretrain':
         raise ToolError(
             f'{checkpoint!r} is a released HAT-Net ImageNet checkpoint: a '
@@ -201,23 +204,31 @@ def build_model(cfg, checkpoint: str, device: str):
     if isinstance(cfg.model.get('backbone'), dict):
         # the checkpoint replaces any pretrained init; nothing to download
         cfg.model.backbone.init_cfg = None
-    # built without weights, loaded below: mmseg's init_model fails on a
-    # checkpoint without 'meta', and the libraries load non-strictly
+    # the pictures are written here (atomically), not by the visualiser
+    default = dict(mmdet='DetLocalVisualizer', mmseg='SegLocalVisualizer',
+                   mmpretrain='UniversalVisualizer')[scope]
+    cfg.visualizer = {'type': default, **(cfg.get('visualizer') or {}),
+                      'vis_backends': None, 'save_dir': None}
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # "checkpoint is None, use COCO..."
+        warnings.simplefilter('ignore')  # "weights is None, use COCO..."
         if scope == 'mmdet':
-            from mmdet.apis import init_detector
-            model = init_detector(cfg, None, device=device)
+            from mmdet.apis import DetInferencer
+            inferencer = DetInferencer(cfg, device=device,
+                                       show_progress=False)
         elif scope == 'mmseg':
-            from mmseg.apis import init_model
-            model = init_model(cfg, None, device=device)
+            from mmseg.apis import MMSegInferencer
+            inferencer = MMSegInferencer(cfg, device=device)
         else:
-            from mmpretrain.apis import get_model
-            model = get_model(cfg, pretrained=False, device=device)
-    meta = None
+            from mmpretrain.apis import ImageClassificationInferencer
+            from mmpretrain.visualization import UniversalVisualizer
+            inferencer = ImageClassificationInferencer(
+                cfg, pretrained=False, device=device)
+            inferencer.visualizer = UniversalVisualizer(
+                name=f'mmhatnet_demo_{id(inferencer)}')
+    model, meta = inferencer.model, None
     if released is not None:
         load_released_classifier(model, released, checkpoint)
-    elif checkpoint.lower().endswith('.onnx'):  # tools/deployment/export.py
+    elif onnx:  # tools/deployment/export.py
         from mmhatnet.deployment import DeployError, load_deployed
         try:
             model = load_deployed(model, checkpoint)
@@ -229,62 +240,30 @@ def build_model(cfg, checkpoint: str, device: str):
         meta = {k.lower(): v for k, v in meta.items()}
     else:
         meta = dataset_metainfo(cfg)
-    model.dataset_meta = meta
-    return model.to(device).eval()
+    if scope == 'mmseg':  # its visualize() passes them as keywords
+        meta = {k: meta[k] for k in ('classes', 'palette') if k in meta}
+    model.dataset_meta = inferencer.visualizer.dataset_meta = meta
+    inferencer.model = model.to(device).eval()
+    return inferencer
 
 
-def build_visualizer(cfg, model):
-    """The library's own visualiser, with the model's class names and
-    palette, writing nothing by itself."""
-    from mmengine.registry import VISUALIZERS
-    scope = cfg.default_scope
-    vis_cfg = dict(cfg.get('visualizer') or {})
-    default = dict(mmdet='DetLocalVisualizer', mmseg='SegLocalVisualizer',
-                   mmpretrain='UniversalVisualizer')[scope]
-    vis_cfg.setdefault('type', default)
-    # no backends: the pictures are written here (atomically), not by it;
-    # a name of its own, as mmengine keeps one visualiser per name
-    vis_cfg.update(vis_backends=None, save_dir=None,
-                   name=f'mmhatnet_demo_{id(model)}', _scope_=scope)
-    visualizer = VISUALIZERS.build(vis_cfg)
-    visualizer.dataset_meta = model.dataset_meta
-    return visualizer
-
-
-class Drawer:
-    """Predicts on one image with the library's inference API and draws the
-    prediction with its visualiser."""
-
-    def __init__(self, cfg, model, score_thr: float):
-        self.scope, self.model, self.score_thr = (cfg.default_scope, model,
-                                                  score_thr)
-        self.visualizer = build_visualizer(cfg, model)
-        self.classes = model.dataset_meta.get('classes')
-        if self.scope == 'mmpretrain':
-            from mmpretrain.apis import ImageClassificationInferencer
-            self.inferencer = ImageClassificationInferencer(
-                model, pretrained=False, classes=self.classes)
-
-    def __call__(self, rgb: np.ndarray, path: str) -> np.ndarray:
-        """The picture (RGB, the image's size) for the image at ``path``,
-        already read as ``rgb``."""
-        vis = self.visualizer
-        if self.scope == 'mmdet':
-            from mmdet.apis import inference_detector
-            result = inference_detector(self.model, path)
-            vis.add_datasample('demo', rgb, data_sample=result,
-                               draw_gt=False, show=False,
-                               pred_score_thr=self.score_thr)
-        elif self.scope == 'mmseg':
-            from mmseg.apis import inference_model
-            result = inference_model(self.model, path)
-            vis.add_datasample('demo', rgb, data_sample=result,
-                               draw_gt=False, show=False, with_labels=True)
-        else:
-            result = self.inferencer(path, return_datasamples=True)[0]
-            vis.visualize_cls(rgb, result, classes=self.classes,
-                              draw_gt=False, show=False)
-        return vis.get_image()
+def draw(inferencer, scope: str, path: str, rgb: np.ndarray,
+         score_thr: float) -> np.ndarray:
+    """The picture (RGB, the image's size) of the prediction on the image at
+    ``path`` (already read as ``rgb``), drawn by the inferencer's
+    visualiser."""
+    if scope == 'mmdet':
+        return inferencer(path, return_vis=True, no_save_vis=True,
+                          pred_score_thr=score_thr,
+                          return_datasamples=True)['visualization'][0]
+    if scope == 'mmseg':
+        return inferencer(path, return_vis=True)['visualization']
+    # mmpretrain's inferencer draws only into a window or a folder of its
+    # own: its visualiser draws the prediction here
+    result = inferencer(path, return_datasamples=True)[0]
+    return inferencer.visualizer.visualize_cls(
+        rgb, result, classes=inferencer.model.dataset_meta.get('classes'),
+        draw_gt=False, show=False)
 
 
 # -------------------------------------------------------------------- main
@@ -325,13 +304,14 @@ def run(args) -> list:
     # (mmpretrain's inferencer relies on it being set)
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.default_scope)
-    model = build_model(cfg, args.checkpoint, args.device)
-    drawer = Drawer(cfg, model, args.score_thr)
+    inferencer = build_inferencer(cfg, args.checkpoint, args.device)
     written = []
     for path, rel in images:
+        rgb = read_rgb(path)  # unreadable: a clear error, not a traceback
         # the backbone and neck under autocast, the heads in fp32
-        with autocast_features(model, device_type, dtype):
-            picture = drawer(read_rgb(path), path)
+        with autocast_features(inferencer.model, device_type, dtype):
+            picture = draw(inferencer, cfg.default_scope, path, rgb,
+                           args.score_thr)
         out = osp.join(out_dir, rel)
         write_atomic(picture, out)
         written.append(out)

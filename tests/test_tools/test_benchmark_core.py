@@ -1,10 +1,13 @@
 """mmhatnet_tools.benchmark, the measuring core of
-tools/analysis/benchmark.py: the peak-memory meter, the models and variants
-it compares, one measurement in a fresh interpreter (small sizes only)."""
+tools/analysis/benchmark.py: the one timer of the tools, the peak-memory
+meter, the models and variants it compares, one measurement in a fresh
+interpreter (small sizes only)."""
 import math
+import statistics
 
 import pytest
 import torch
+from common import load_tool
 
 from mmhatnet.models import HATNet
 from mmhatnet_tools import benchmark as core
@@ -15,6 +18,59 @@ def test_exponent_fit_recovers_a_power_law():
     pts = [(p, 3e-6 * p**1.23) for p in (512**2, 1024**2, 2048**2)]
     assert core.fit_exponent(pts) == pytest.approx(1.23)
     assert core.fit_exponent(pts[:1]) is None
+
+
+class Calls:
+    """A callable that counts its calls."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, *args):
+        self.n += 1
+
+
+def test_timer_runs_warmup_plus_repeats_calls():
+    fn = Calls()
+    times = core.time_calls(fn, 2, 3)
+    assert fn.n == 5 and len(times) == 3 and all(t > 0 for t in times)
+    fn = Calls()
+    seconds, _, times = core.Meter(torch.device('cpu')).measure(fn, 2, 3)
+    assert fn.n == 5 and len(times) == 3 and seconds == statistics.median(
+        times)
+
+
+def test_the_tools_time_with_the_one_timer(monkeypatch):
+    """The benchmark's Meter, gpu_check's rounds and the deployment
+    benchmark report what time_calls measured (here a fake that gives call
+    k k seconds), with the warm-up and repeats they were given."""
+    gpu_check = load_tool('analysis/gpu_check.py')
+    deploy = load_tool('deployment/benchmark.py')
+    asked = []
+
+    def fake(fn, warmup, repeats):
+        asked.append((warmup, repeats))
+        for _ in range(warmup + repeats):
+            fn()
+        return [float(len(asked) + k) for k in range(repeats)]
+
+    for module in (core, gpu_check, deploy):
+        monkeypatch.setattr(module, 'time_calls', fake)
+    cpu = torch.device('cpu')
+    assert core.Meter(cpu).measure(Calls(), 1, 3)[::2] == (3.0,
+                                                           [2.0, 3.0, 4.0])
+    assert asked == [(1, 0), (0, 3)]
+    asked.clear()
+    fns = dict(a=Calls(), b=Calls())
+    res = gpu_check.interleaved(fns, cpu, 2, 3)
+    # warm-up of each, then rounds of one call of each: a b a b a b
+    assert asked == [(2, 0)] * 2 + [(0, 1)] * 6
+    assert res == dict(a=(5.0, None), b=(6.0, None))
+    assert fns['a'].n == fns['b'].n == 5
+    asked.clear()
+    fn = Calls()
+    assert deploy.median_seconds(fn, 'x', 1, 3) == 2.0
+    assert asked == [(1, 3)] and fn.n == 4
 
 
 def test_peak_memory_sees_a_transient_allocation():

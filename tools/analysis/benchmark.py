@@ -64,7 +64,8 @@ memory per size, the fitted exponent ``time ~ pixels^a`` (least squares in
 log-log), and writes a PNG.
 
 Timing: ``--warmup`` untimed runs, then ``--repeats`` timed ones, median
-(CUDA events on a GPU). Peak memory: on a GPU ``torch.cuda.
+(``mmhatnet_tools.benchmark.time_calls``: torch.utils.benchmark's clock,
+which synchronises a GPU). Peak memory: on a GPU ``torch.cuda.
 max_memory_allocated`` above what was allocated before; on a CPU the
 process's peak resident set (``VmHWM``, reset through
 ``/proc/self/clear_refs``) above its resident set just before, after

@@ -37,11 +37,12 @@ import argparse
 import os.path as osp
 import statistics
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
 
 import torch
+
+from mmhatnet_tools.benchmark import time_calls
 
 DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -84,8 +85,7 @@ def interleaved(fns, device, warmup, repeats):
     their ratios stay meaningful."""
     cuda = device.type == 'cuda'
     for fn in fns.values():
-        for _ in range(warmup):
-            fn()
+        time_calls(fn, warmup, 0)
     times = {k: [] for k in fns}
     peaks = {k: 0 for k in fns}
     for _ in range(repeats):
@@ -94,13 +94,10 @@ def interleaved(fns, device, warmup, repeats):
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
                 base = torch.cuda.memory_allocated()
-            t = time.perf_counter()
-            fn()
+            times[name] += time_calls(fn, 0, 1)
             if cuda:
-                torch.cuda.synchronize()
                 peaks[name] = max(peaks[name],
                                   torch.cuda.max_memory_allocated() - base)
-            times[name].append(time.perf_counter() - t)
     return {k: (statistics.median(v), peaks[k] if cuda else None)
             for k, v in times.items()}
 

@@ -29,9 +29,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_
 
 import torch
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..',
-                            'analysis'))
-from benchmark import machine  # noqa: E402  (tools/analysis/benchmark.py)
+from mmhatnet_tools.benchmark import machine, time_calls
 
 RUNTIMES = ('pytorch', 'onnxruntime', 'openvino-fp32', 'openvino-bf16')
 
@@ -47,14 +45,7 @@ def parse_case(text: str):
 
 
 def median_seconds(fn, x, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(time_calls(lambda: fn(x), warmup, repeats))
 
 
 def main(argv=None):

@@ -6,8 +6,12 @@ fresh interpreter.
 * :func:`build` gives ``(module, forward)`` for a model name of
   :data:`ALL_MODELS` / :data:`COMPILED_MODELS` and, for HAT-Net, a variant
   of :data:`VARIANTS`.
-* :class:`Meter` times a callable (``warmup`` untimed runs, then the median
-  of ``repeats``; CUDA events on a GPU) and takes its peak memory: on a GPU
+* :func:`time_calls` is the one timer of the tools (this benchmark,
+  ``tools/analysis/gpu_check.py``, ``tools/deployment/benchmark.py``):
+  the seconds of each of ``repeats`` calls after ``warmup`` untimed ones,
+  on the clock of ``torch.utils.benchmark`` (accelerator synchronised).
+* :class:`Meter` times a callable with it (the median of ``repeats``) and
+  takes its peak memory: on a GPU
   ``torch.cuda.max_memory_allocated`` above what was allocated before; on a
   CPU the process's peak resident set (``VmHWM``, reset through
   ``/proc/self/clear_refs``) above its resident set just before, after
@@ -28,7 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+import timeit
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -153,6 +157,25 @@ def gflops(forward_module: nn.Module, height: int, width: int,
 
 
 # ------------------------------------------------------------- measuring
+def time_calls(fn: Callable[[], object], warmup: int,
+               repeats: int) -> List[float]:
+    """Seconds of each of ``repeats`` calls of ``fn()``, after ``warmup``
+    untimed calls: ``fn`` runs exactly ``warmup + repeats`` times.
+
+    Each call is one ``timeit`` measurement on the clock of
+    ``torch.utils.benchmark.Timer`` (``torch.utils.benchmark.timer``, which
+    synchronises the accelerator before reading the time), which is what
+    that ``Timer`` does inside; its ``timeit(1)`` itself is not called, as
+    it adds two warm-up calls to every measurement (tripling the runs of a
+    slow training step) and runs torch on one thread unless told
+    otherwise."""
+    from torch.utils.benchmark import timer as clock
+    for _ in range(warmup):
+        fn()
+    once = timeit.Timer('fn()', timer=clock, globals={'fn': fn})
+    return [once.timeit(1) for _ in range(repeats)]
+
+
 class Meter:
     """Median time and peak memory of a callable, on CPU or CUDA."""
 
@@ -193,24 +216,11 @@ class Meter:
 
     def measure(self, fn: Callable, warmup: int, repeats: int
                 ) -> Tuple[float, float, List[float]]:
-        """``(median seconds, peak bytes above the start, all times)``."""
-        for _ in range(warmup):
-            fn()
+        """``(median seconds, peak bytes above the start, all times)``;
+        the peak is of the timed calls (the warm-up ones come before)."""
+        time_calls(fn, warmup, 0)
         base = self._reset_peak()
-        times = []
-        for _ in range(repeats):
-            if self.cuda:
-                start = torch.cuda.Event(enable_timing=True)
-                end = torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                torch.cuda.synchronize()
-                times.append(start.elapsed_time(end) / 1e3)
-            else:
-                t = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t)
+        times = time_calls(fn, 0, repeats)
         return statistics.median(times), max(self._peak() - base, 0), times
 
 
