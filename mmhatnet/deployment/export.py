@@ -154,11 +154,9 @@ class TensorForward(nn.Module):
 
 
 def grid_sizes(model: nn.Module) -> Dict[str, object]:
-    backbone = getattr(model, 'backbone', model)
-    return dict(g1=list(getattr(backbone, 'g1', ())),
-                g2=list(getattr(backbone, 'g2', ())),
-                last_stage_pool_to=getattr(backbone, 'last_stage_pool_to',
-                                           None))
+    b = getattr(model, 'backbone', model)
+    return dict(g1=list(getattr(b, 'g1', ())), g2=list(getattr(b, 'g2', ())),
+                last_stage_pool_to=getattr(b, 'last_stage_pool_to', None))
 
 
 # ------------------------------------------------------------------ export
@@ -174,12 +172,10 @@ def _integer_factor(scale) -> bool:
 
 @contextmanager
 def symbolic_upsampling(model: nn.Module):
-    """While exporting, run mmseg's ``Upsample(scale_factor=k)`` modules
-    (the scale heads of Semantic FPN) by ``scale_factor`` instead of the size
-    they compute, ``int(side * k)``: ``int()`` of a symbolic size makes
-    ``torch.export`` freeze the example's sizes (and batch) into the graph.
-    For an integer ``k`` both give the same output size and sampling points,
-    so the outputs are unchanged; other factors are left as they are."""
+    """While exporting, run mmseg's ``Upsample(scale_factor=k)`` (Semantic
+    FPN's scale heads) by ``scale_factor``, not by the size ``int(side * k)``
+    (``int()`` of a symbolic size freezes the example's sizes): for integer
+    ``k``, the same output size and sampling points; others left as they are."""
     try:
         from mmseg.models.utils import Upsample
         patched = [m for m in model.modules()
@@ -223,10 +219,8 @@ def _summary(e: Exception) -> str:
     """One line saying what the exporter's error is."""
     text = _exporter_text(e)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for ln in lines:
-        if ln.startswith('<class') and ':' in ln:
-            return ln[:300]
-    return (lines or [type(e).__name__])[0][:300]
+    return next((ln for ln in lines if ln.startswith('<class') and ':' in ln),
+                (lines or [type(e).__name__])[0])[:300]
 
 
 def _run_torch(forward: TensorForward, x: torch.Tensor) -> List:
@@ -255,19 +249,44 @@ def compare(ours: Sequence, ref: Sequence) -> List[float]:
 
 
 def other_size(shape: Sequence[int]) -> Tuple[int, int]:
-    """A second size to check a dynamic graph at: about half the example,
-    odd, so it divides by none of G1, G2 and 32."""
-    return tuple(max(3, s // 2) | 1 for s in shape)
+    """A second size to check a dynamic graph at: odd (dividing by none of
+    G1, G2 and 32), never square, about half the example's height and 1.5
+    times its width (below the example on one side, beyond it on the other)."""
+    h, w = max(3, shape[0] // 2) | 1, max(3, shape[1] * 3 // 2) | 1
+    return h, w + 2 * (w == h)
 
 
-def export_onnx(model: nn.Module,
-                out: str,
-                shape: Sequence[int] = (224, 224),
-                batch: int = 1,
-                dynamic: bool = False,
-                backbone_only: bool = False,
-                config_name: str = '',
-                tolerance: float = TOLERANCE,
+def trace_size(model: nn.Module, shape: Sequence[int]) -> Tuple[int, int]:
+    """The sides a dynamic graph is traced at: ``shape``'s, each raised above
+    the largest stride at which the model derives a size (G1 windows and G2
+    cells of the backbone, FPN levels up to 128), as a size of 1 there makes
+    ``torch.export`` bound H or W (0/1 guards), a bound ONNX drops."""
+    g = grid_sizes(model)
+    most = max([128] + [4 * 2**i * max(gs) for i, gs in enumerate(zip(
+        g['g1'], g['g2']))])
+    return tuple(max(int(s), most + 1) for s in shape)
+
+
+def _check_free(program) -> None:
+    """Refuse a traced graph whose batch, H or W is not a symbol of its own
+    without an upper bound (beyond it, the graph's shapes would be wrong)."""
+    from torch.utils._sympy.numbers import int_oo
+    ep = program.exported_program
+    name = ep.graph_signature.user_inputs[0]
+    shape = next(n for n in ep.graph.nodes if n.name == name).meta['val'].shape
+    dims = [getattr(getattr(shape[i], 'node', 0), 'expr', shape[i])
+            for i in (0, 2, 3)]
+    ranges = [ep.range_constraints.get(d) for d in dims]
+    if len(set(dims)) < 3 or any(r is None or r.upper != int_oo
+                                 for r in ranges):
+        raise DeployError(f'torch.export did not leave the batch, H and W of '
+                          f'the dynamic graph free: {dims}, ranges {ranges}')
+
+
+def export_onnx(model: nn.Module, out: str,
+                shape: Sequence[int] = (224, 224), batch: int = 1,
+                dynamic: bool = False, backbone_only: bool = False,
+                config_name: str = '', tolerance: float = TOLERANCE,
                 log=print) -> dict:
     """Export ``model`` (built by :func:`build_model`) to the ONNX file
     ``out``, check it and write it.
@@ -277,14 +296,15 @@ def export_onnx(model: nn.Module,
     flattened tensors of the model's tensor forward (:data:`TASKS`), so the
     library's post-processing applies to them unchanged. With ``dynamic``
     the batch size, H and W are free (one graph for every size, including
-    sizes that do not divide by G1, G2 or 32), else fixed to the example's
-    ``(batch, 3, *shape)``. The file's metadata holds the task, G1/G2 and
-    how to regroup the outputs (:func:`read_metadata`).
+    sizes that do not divide by G1, G2 or 32; traced at a batch of at least
+    2 and the sides of :func:`trace_size`, and refused unless they stay
+    free), else fixed to the example's ``(batch, 3, *shape)``. The file's
+    metadata holds the task, G1/G2 and how to regroup the outputs.
 
     Before the file is written (through a temporary file, renamed at the
-    end) ONNX Runtime runs it on the example and on one more input (another
-    size and batch size for a dynamic graph, another random input of the
-    same size for a static one), and every output must be within
+    end) ONNX Runtime runs it on the example and on one more input (for a
+    dynamic graph another batch and :func:`other_size`, for a static one
+    another random input of the same size), and every output must be within
     ``tolerance`` of PyTorch's relative to its largest value. Anything that
     fails raises :class:`DeployError` and leaves ``out`` untouched.
 
@@ -311,12 +331,13 @@ def export_onnx(model: nn.Module,
     # torch.export specialises a dimension of size 1 to the constant 1: a
     # dynamic graph is traced with a batch of 2 (its checks cover 2 and 1)
     trace_batch = max(batch, 2) if dynamic else batch
+    H, W = trace_size(model, (H, W)) if dynamic else (H, W)
     example = torch.randn(trace_batch, 3, H, W, generator=gen)
     with torch.no_grad():
         flat, structure = flatten_outputs(forward.nested(example))
     names = [f'output_{i}' for i in range(len(flat))]
-    dims = torch.export.Dim.DYNAMIC
-    dynamic_shapes = ({0: dims, 2: dims, 3: dims}, ) if dynamic else None
+    dynamic_shapes = ({i: torch.export.Dim(n) for i, n in (
+        (0, 'batch'), (2, 'height'), (3, 'width'))}, ) if dynamic else None
 
     start = time.perf_counter()
     try:
@@ -338,22 +359,15 @@ def export_onnx(model: nn.Module,
     export_s = time.perf_counter() - start
     if program is None:
         raise DeployError('torch.onnx.export returned no program')
+    if dynamic:
+        _check_free(program)
     from mmhatnet.version import __version__
-    meta = {
-        'task': task,
-        'task_outputs': TASKS[task],
-        'structure': structure,
-        'dynamic': bool(dynamic),
-        'input_shape': ['batch' if dynamic else batch, 3,
-                        'height' if dynamic else H,
-                        'width' if dynamic else W],
-        'g1': grids['g1'],
-        'g2': grids['g2'],
-        'last_stage_pool_to': grids['last_stage_pool_to'],
-        'config': config_name,
-        'mmhatnet': __version__,
-        'torch': torch.__version__,
-    }
+    meta = dict(task=task, task_outputs=TASKS[task], structure=structure,
+                dynamic=bool(dynamic), input_shape=[batch, 3, H, W],
+                **grids, config=config_name, mmhatnet=__version__,
+                torch=torch.__version__)
+    if dynamic:
+        meta['input_shape'] = ['batch', 3, 'height', 'width']
     program.model.metadata_props.update(
         {f'mmhatnet.{k}': json.dumps(v) for k, v in meta.items()})
     program.model.doc_string = (
@@ -361,9 +375,8 @@ def export_onnx(model: nn.Module,
         f'G2={grids["g2"]}; input "inputs" (B, 3, H, W) after the data '
         f'preprocessor')
 
-    checks = [(trace_batch, H, W), (trace_batch, H, W)]
-    if dynamic:
-        checks[1] = (trace_batch % 2 + 1, *other_size((H, W)))
+    checks = [(trace_batch, H, W), (trace_batch % 2 + 1, *other_size((H, W)))
+              if dynamic else (trace_batch, H, W)]
     folder = osp.dirname(osp.abspath(out))
     if not osp.isdir(folder):
         raise DeployError(f'the folder of --out {out!r} does not exist')
@@ -371,8 +384,7 @@ def export_onnx(model: nn.Module,
                   checks=[], export_s=export_s, dynamic=bool(dynamic))
     with atomic_output(out) as tmp:
         program.save(tmp)
-        session = ort.InferenceSession(tmp,
-                                       providers=['CPUExecutionProvider'])
+        session = ort.InferenceSession(tmp, providers=['CPUExecutionProvider'])
         for i, (b, h, w) in enumerate(checks):
             x = example if i == 0 else torch.randn(b, 3, h, w, generator=gen)
             try:

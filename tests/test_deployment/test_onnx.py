@@ -343,10 +343,42 @@ def test_dynamic_export_refuses_a_size_dependent_last_stage_pooling(
                     backbone_only=True)
 
 
+def test_a_dynamic_backbone_traced_square_runs_at_every_size(tmp_path,
+                                                             monkeypatch):
+    """At a 64 x 64 example (batch 2) the maps pooled by G2 are 1 x 1 and
+    torch.export bounded H and W (0/1 guards), a bound the ONNX graph
+    drops: ONNX Runtime failed at 64 x 96 and beyond. The example's sides
+    are now raised above every stride, and a graph whose batch, H or W is
+    not free is refused."""
+    model = _Backbone(HATNet(arch=MICRO, drop_path_rate=0.)).eval()
+    path = str(tmp_path / 'square.onnx')
+    report = export_onnx(model, path, shape=(64, 64), dynamic=True,
+                         backbone_only=True, log=lambda *a: None)
+    (b0, _, h0, w0), (b1, _, h1, w1) = [c['shape'] for c in report['checks']]
+    assert b1 != b0 and h1 != h0 and w1 != w0 and h1 != w1
+    runtime = Runtime(path)
+    gen = torch.Generator().manual_seed(4)
+    for b, h, w in [(1, 64, 96), (2, 64, 96), (1, 96, 128), (3, 200, 120),
+                    (1, 64, 64), (2, 37, 29)]:
+        x = torch.randn(b, 3, h, w, generator=gen)
+        with torch.no_grad():
+            ref = [t.numpy() for t in model.backbone(x)]
+        errs = compare([t.numpy() for t in runtime(x)], ref)
+        assert max(errs) <= 1e-5, ((b, h, w), errs)
+    # traced at 64 x 64 itself, H and W are not free: refused, not written
+    monkeypatch.setattr('mmhatnet.deployment.export.trace_size',
+                        lambda m, s: tuple(s))
+    with pytest.raises(DeployError, match='not leave the batch, H and W'):
+        export_onnx(model, str(tmp_path / 'bounded.onnx'), shape=(64, 64),
+                    dynamic=True, backbone_only=True, log=lambda *a: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['square.onnx']
+
+
 def test_other_size_divides_by_nothing():
-    for shape in [(224, 224), (512, 512), (800, 1344), (64, 96)]:
+    for shape in [(224, 224), (512, 512), (800, 1344), (64, 96), (129, 86)]:
         for side in other_size(shape):
             assert all(side % d for d in (2, 4, 8, 16, 32)), side
+        assert len(set(other_size(shape))) == 2, shape
 
 
 # ------------------------------------------------------------ the CLIs

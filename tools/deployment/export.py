@@ -12,8 +12,10 @@ of the model's tensor forward: ``model._forward(inputs)`` for mmdet (for a
 two-stage detector: the neck features and the RPN head's outputs) and mmseg,
 the logits for mmpretrain, the feature maps with --backbone-only. G1/G2 are
 the config's, written into the file's metadata. --dynamic frees the batch
-size, H and W (one graph for every size); without it they are fixed to
---batch and --shape (default 1 and 224 x 224).
+size, H and W (one graph for every size; traced at a batch of at least 2
+and --shape with each side raised above the model's largest stride, 128 or
+more, so that no size in the model is 1, which would bound them); without
+it they are fixed to --batch and --shape (default 1 and 224 x 224).
 
 Before the file is written, ONNX Runtime runs it against PyTorch on the
 example and on one more input (another size and batch for --dynamic); it is
