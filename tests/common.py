@@ -53,6 +53,19 @@ requires_compile = pytest.mark.skipif(
     f'a newer torch than {torch.__version__} (passes on 2.14.1)')
 
 
+def skip_module_without_onnx_export() -> None:
+    """Skip the calling test module where the ONNX export cannot run: torch
+    before 2.6 (no ``torch.onnx.export(dynamo=True)``), or a lane without
+    the deployment packages (onnx, onnxruntime, onnxscript)."""
+    if TORCH_VERSION < (2, 6):
+        pytest.skip(f'the ONNX export needs torch >= 2.6, not '
+                    f'{torch.__version__}', allow_module_level=True)
+    for name in ('onnx', 'onnxruntime', 'onnxscript'):
+        if importlib.util.find_spec(name) is None:
+            pytest.skip(f'{name} is not installed in this lane',
+                        allow_module_level=True)
+
+
 def skip_without_cpu_autocast(dtype) -> None:
     """Skip the calling test when this torch has no CPU autocast to
     ``dtype`` (torch 2.1 has bf16 only; fp16 came later)."""

@@ -208,7 +208,8 @@ log "mmdet 3.3.0, mmsegmentation 1.2.2, mmpretrain 1.2.0"
 # requests 2.28, rich 13.4, packaging 24, filelock 3.14 ... and is used by
 # `mim download` of data sets only (no module of mim imports it).
 log "openmim 0.3.9 (without opendatalab), psutil 7.2.2, seaborn 0.13.2"
-"${PIP[@]}" install -q "psutil==7.2.2" "seaborn==0.13.2" click colorama model-index pandas requests rich tabulate
+"${PIP[@]}" install -q "psutil==7.2.2" "seaborn==0.13.2" click colorama model-index pandas requests rich tabulate \
+  "$NUMPY"  # else the newest pandas lifts numpy past the lane's pin (torch 2.1 wants numpy < 2)
 "${PIP[@]}" install -q --no-deps "openmim==0.3.9"
 if "$PY" -c 'import transformers' 2>/dev/null; then
   log "removing transformers (it breaks mmpretrain's import)"
@@ -225,7 +226,7 @@ log "lint: flake8 7.3.0, isort 6.1.0 (tools/run_tests.sh runs them first)"
 "${PIP[@]}" install -q "flake8==7.3.0" "isort==6.1.0"
 
 log "mmhatnet (editable, with its declared dependencies: the lane satisfies them)"
-"${PIP[@]}" install -q --no-build-isolation -e "$ROOT"
+"${PIP[@]}" install -q --no-build-isolation -e "$ROOT" "$NUMPY"
 
 log "verifying the stack"
 "$PY" - "$LANE" "$TORCH_VERSION" "$MM_LIBS" "$DEPLOY" <<'EOF' || die "the installed stack does not import; see the traceback above"
@@ -236,6 +237,9 @@ import mmhatnet
 assert torch.__version__.split('+')[0] == torch_version, (
     f'torch {torch.__version__} is installed, the {lane} lane pins '
     f'{torch_version}')
+import numpy
+assert numpy.lib.NumpyVersion(numpy.__version__) < '2.0.0' or lane not in (
+    'torch2.1', 'torch2.1-lite'), f'numpy {numpy.__version__} beside torch 2.1'
 line = (f'[install] ok ({lane} lane): torch {torch.__version__} | mmcv '
         f'{mmcv.__version__} | mmengine {mmengine.__version__}')
 if mm_libs == '1':

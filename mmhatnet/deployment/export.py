@@ -229,8 +229,7 @@ def _run_torch(forward: TensorForward, x: torch.Tensor) -> List:
 
 
 def compare(ours: Sequence, ref: Sequence) -> List[float]:
-    """Per output: ``max |ours - ref| / max |ref|`` (the absolute error when
-    the reference is all zeros)."""
+    """Per output: ``max |ours - ref| / max |ref|`` (or absolute: ref = 0)."""
     import numpy as np
     if len(ours) != len(ref):
         raise DeployError(f'{len(ours)} outputs, expected {len(ref)}')
@@ -301,17 +300,18 @@ def export_onnx(model: nn.Module, out: str,
     free), else fixed to the example's ``(batch, 3, *shape)``. The file's
     metadata holds the task, G1/G2 and how to regroup the outputs.
 
-    Before the file is written (through a temporary file, renamed at the
-    end) ONNX Runtime runs it on the example and on one more input (for a
-    dynamic graph another batch and :func:`other_size`, for a static one
-    another random input of the same size), and every output must be within
-    ``tolerance`` of PyTorch's relative to its largest value. Anything that
-    fails raises :class:`DeployError` and leaves ``out`` untouched.
-
-    Returns a report: ``task``, ``outputs`` (shapes at the example),
-    ``checks`` (input shape and max relative error of each), ``export_s``.
+    Before ``out`` is written (atomically), ONNX Runtime runs the graph on
+    the example and one more input (dynamic: another batch and
+    :func:`other_size`; static: another random input), each output within
+    ``tolerance`` of PyTorch's relative to its largest value, else
+    :class:`DeployError` and ``out`` untouched. Returns a report: ``task``,
+    ``outputs`` (shapes), ``checks`` (shape, max error each), ``export_s``.
     """
+    from mmhatnet.models.utils.torch_compat import TORCH_VERSION
     from mmhatnet.utils.files import atomic_output
+    if TORCH_VERSION < (2, 6):  # torch.onnx.export(dynamo=True), Dim.DYNAMIC
+        raise DeployError(f'the ONNX export needs torch >= 2.6; this is '
+                          f'torch {torch.__version__}')
     _need('onnx'), _need('onnxscript')
     ort = _need('onnxruntime')
     H, W = (int(s) for s in shape)

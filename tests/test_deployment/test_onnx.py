@@ -17,7 +17,7 @@ import sys
 
 import pytest
 import torch
-from common import ROOT
+from common import ROOT, skip_module_without_onnx_export
 from toy_options import data_options
 
 from mmhatnet.apis import build_runner
@@ -25,6 +25,8 @@ from mmhatnet.deployment import (DeployError, Runtime, build_model,
                                  export_onnx, load_deployed, read_metadata)
 from mmhatnet.deployment.export import compare, other_size
 from mmhatnet.models import HATNet
+
+skip_module_without_onnx_export()
 
 DOCS = osp.join(ROOT, 'docs', 'user_guides', 'deployment.md')
 # HAT-Net-Tiny's widths and the toy configs' G1/G2, one block per stage

@@ -3,6 +3,7 @@
 installing it changes nothing there, and the backbone trains on that torch."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -74,3 +75,17 @@ def test_installing_mmhatnet_changes_nothing_in_the_environment():
     report = json.loads(out.stdout[out.stdout.index('{'):])
     names = sorted(item['metadata']['name'] for item in report['install'])
     assert names == ['mmhatnet'], names
+
+
+def test_the_onnx_export_names_the_torch_it_needs(monkeypatch):
+    """On a torch before 2.6 (this lane's, or one pretended) the export
+    refuses with the torch it needs, before it looks for onnx."""
+    from mmhatnet.deployment import DeployError, export_onnx
+    from mmhatnet.models.utils import torch_compat
+    if torch_compat.TORCH_VERSION >= (2, 6):
+        monkeypatch.setattr(torch_compat, 'TORCH_VERSION', (2, 5))
+    model = torch.nn.Module()
+    model.backbone = torch.nn.Identity()
+    with pytest.raises(DeployError, match=r'needs torch >= 2\.6; this is '
+                       rf'torch {re.escape(torch.__version__)}'):
+        export_onnx(model, os.devnull)
