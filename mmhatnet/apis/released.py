@@ -13,6 +13,7 @@ from mmengine.model import is_model_wrapper
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from ..models.utils import is_official_state_dict
+from ..models.utils.torch_compat import WEIGHTS_ONLY
 from ..utils.model_hub import load_from_hatnet_release
 
 
@@ -24,7 +25,7 @@ def released_state_dict(checkpoint: str) -> Optional[dict]:
     if not checkpoint.startswith(('http://', 'https://')):
         try:  # cheap look at the keys, without reading the tensors
             ckpt = torch.load(checkpoint, map_location='cpu', mmap=True,
-                              weights_only=True)
+                              weights_only=WEIGHTS_ONLY)
         except Exception:
             ckpt = None  # legacy format, or not a checkpoint: read it below
         if isinstance(ckpt, dict):

@@ -1,17 +1,11 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
 """Let mmengine's own checkpoints load under ``torch.load(weights_only=True)``.
 
-Since torch 2.6 ``torch.load`` defaults to ``weights_only=True``. mmengine
-0.10.7 saves its ``MessageHub`` (``HistoryBuffer`` objects holding numpy
-arrays) in every checkpoint and loads them with a plain ``torch.load``, so
-``--resume`` and ``load_from`` of a checkpoint it wrote itself fail with
-``Weights only load failed ... HistoryBuffer``.
-
-Instead of turning ``weights_only`` off (which would let any pickle run code,
-pretrained downloads included), we allowlist exactly the types those
-checkpoints contain. The allowlist is process-wide, so it also applies when a
-config runs under mmdet's/mmseg's/mmpretrain's own ``tools/train.py`` with
-``custom_imports=dict(imports=['mmhatnet'])``.
+torch >= 2.6 loads ``weights_only`` by default, and mmengine 0.10.7's
+checkpoints hold its ``MessageHub`` (``HistoryBuffer``s of numpy arrays), so
+``--resume`` of a checkpoint it wrote itself fails. Instead of turning
+``weights_only`` off (any pickle could run code), exactly those types are
+allowlisted (an addition: under the libraries' own tools too).
 """
 import pickle
 
@@ -44,8 +38,7 @@ def _history_buffer_method(owner, name):
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Allowlist the non-tensor types of mmengine checkpoints for
-    ``weights_only`` loading (no-op on torch without ``add_safe_globals``)."""
+    """Allowlist mmengine checkpoints' types (no-op before torch 2.4)."""
     if not hasattr(torch.serialization, 'add_safe_globals'):
         return
     from mmengine.logging import HistoryBuffer

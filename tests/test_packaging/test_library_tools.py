@@ -43,7 +43,8 @@ image = np.random.default_rng(0).integers(0, 255, (96, 120, 3), np.uint8)
 
 from mmdet.apis import DetInferencer
 det = DetInferencer(model=det_cfg, weights=det_ckpt, device='cpu')
-saved = torch.load(det_ckpt, weights_only=True)['state_dict']
+from mmhatnet.models.utils.torch_compat import WEIGHTS_ONLY
+saved = torch.load(det_ckpt, weights_only=WEIGHTS_ONLY)['state_dict']
 own = det.model.state_dict()
 assert all(torch.equal(own[k], v) for k, v in saved.items())
 out = det(image, return_datasamples=True)['predictions'][0]

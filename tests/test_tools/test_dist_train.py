@@ -17,6 +17,7 @@ from common import ROOT
 from toy_options import coco_data_options
 
 import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
+from mmhatnet.models.utils.torch_compat import WEIGHTS_ONLY
 
 CONFIG = 'configs/toy/retinanet_hatnet_tiny_toy.py'
 
@@ -67,7 +68,7 @@ def _bash(script, *args, env, timeout=300):
 
 
 def _weights(path):
-    return torch.load(path, map_location='cpu', weights_only=True)
+    return torch.load(path, map_location='cpu', weights_only=WEIGHTS_ONLY)
 
 
 def test_dist_train_then_dist_test_on_two_cpu_processes(tmp_path):

@@ -14,6 +14,7 @@ from common import ROOT, load_tool
 from torch.hub import HASH_REGEX
 
 import mmhatnet  # noqa: F401  (weights_only reads mmengine checkpoints)
+from mmhatnet.models.utils.torch_compat import WEIGHTS_ONLY
 
 TOOL = os.path.join(ROOT, 'tools', 'model_converters', 'publish_model.py')
 
@@ -59,7 +60,7 @@ def test_publishes_weights_with_hash_in_name(trained, tmp_path):
     assert set(ckpt) == {'state_dict', 'meta'}
     assert 'hook_msgs' not in ckpt['meta']
     assert ckpt['meta']['dataset_meta'] == dict(classes=('a', 'b'))
-    src = torch.load(trained, weights_only=True)['state_dict']
+    src = torch.load(trained, weights_only=WEIGHTS_ONLY)['state_dict']
     for key, value in src.items():
         assert torch.equal(ckpt['state_dict'][key], value)
     # torch.hub's own check accepts it, as after a download

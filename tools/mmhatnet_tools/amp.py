@@ -11,6 +11,7 @@ from mmengine.runner import find_latest_checkpoint
 from mmhatnet.engine.amp import (STATE_KEY, AmpUnsupportedError,
                                  default_amp_device, describe_cpu_bf16,
                                  resolve_amp_dtype)
+from mmhatnet.models.utils.torch_compat import WEIGHTS_ONLY
 
 
 def _resume_checkpoint(cfg, resume: Optional[str]) -> Optional[str]:
@@ -30,7 +31,7 @@ def resumed_amp_dtype(checkpoint: Optional[str]) -> Optional[str]:
         return None
     try:
         ckpt = torch.load(checkpoint, map_location='cpu', mmap=True,
-                          weights_only=True)
+                          weights_only=WEIGHTS_ONLY)
     except Exception:
         return None  # the runner says what is wrong with it
     optim = ckpt.get('optimizer') if isinstance(ckpt, dict) else None

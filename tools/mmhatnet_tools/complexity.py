@@ -121,6 +121,11 @@ class TensorForward(nn.Module):
         from mmhatnet.deployment.export import TensorForward as Graph
         from mmhatnet.deployment.export import model_task
         self.graph = Graph(model, model_task(model))
+        # drawn here, not in forward: torch 2.1's JIT tracer (the FLOP
+        # counters trace forward) refuses a torch.Generator argument
+        gen = torch.Generator().manual_seed(0)
+        self.unit_boxes = [torch.rand(NUM_DUMMY_PROPOSALS, 2, generator=gen)
+                           for _ in range(2)]
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         if self.graph.task != 'two_stage':
@@ -128,18 +133,19 @@ class TensorForward(nn.Module):
         from mmengine.structures import InstanceData
         feats, rpn_outs = self.graph.nested(inputs)
         proposals = dummy_proposals(inputs.shape[-2], inputs.shape[-1],
-                                    NUM_DUMMY_PROPOSALS).to(inputs)
+                                    *self.unit_boxes).to(inputs)
         rois = [InstanceData(bboxes=proposals)] * inputs.shape[0]
         roi_outs = self.graph.model.roi_head.forward(tuple(feats), rois)
         return tuple(_flatten((rpn_outs, roi_outs)))
 
 
-def dummy_proposals(height: int, width: int, num: int) -> Tensor:
-    """``num`` fixed boxes (x1, y1, x2, y2) inside a ``height x width``
-    image, of all sizes (so that they spread over the FPN levels)."""
-    gen = torch.Generator().manual_seed(0)
-    xy = torch.rand(num, 2, generator=gen) * torch.tensor([width, height])
-    wh = torch.rand(num, 2, generator=gen) * torch.tensor([width, height])
+def dummy_proposals(height: int, width: int, unit_xy: Tensor,
+                    unit_wh: Tensor) -> Tensor:
+    """Fixed boxes (x1, y1, x2, y2) inside a ``height x width`` image, of
+    all sizes (so that they spread over the FPN levels), from corners and
+    sizes ``(num, 2)`` drawn uniformly in [0, 1)."""
+    xy = unit_xy * torch.tensor([width, height])
+    wh = unit_wh * torch.tensor([width, height])
     x1y1 = torch.minimum(xy, torch.tensor([width, height]) - wh)
     return torch.cat([x1y1, x1y1 + wh], dim=1)
 

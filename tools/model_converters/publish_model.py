@@ -25,6 +25,7 @@ import torch
 from torch.hub import HASH_REGEX
 
 import mmhatnet  # noqa: F401  (lets weights_only read mmengine checkpoints)
+from mmhatnet.models.utils.torch_compat import WEIGHTS_ONLY
 from mmhatnet.utils.files import atomic_output
 from mmhatnet_tools.cli import exit_with_error
 
@@ -70,7 +71,7 @@ def main(argv=None):
                         f'permissions or choose another path')
     try:
         checkpoint = torch.load(args.in_file, map_location='cpu',
-                                weights_only=True)
+                                weights_only=WEIGHTS_ONLY)
     except Exception as e:
         cause = (str(e).strip().splitlines() or [''])[0][:150]
         exit_with_error(f'cannot read {args.in_file!r} as a checkpoint '

@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
+from .torch_compat import WEIGHTS_ONLY
+
 # official module path -> ours, inside one block
 _OFFICIAL_BLOCK_RENAMES = {
     'attn.norm': 'attn.norm',
@@ -133,7 +135,7 @@ def load_state_dict(filename: str,
                 f'init_cfg=dict(type="Pretrained", checkpoint=...)')
         try:
             ckpt = torch.load(filename, map_location=map_location,
-                              weights_only=True)
+                              weights_only=WEIGHTS_ONLY)
         except Exception as e:  # truncated, not a checkpoint, pickled code
             cause = (str(e).strip().splitlines() or [''])[0]
             cause = cause.split('. ')[0][:150]

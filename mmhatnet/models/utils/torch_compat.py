@@ -15,6 +15,10 @@ GROUPNORM_CHANNELS_LAST_BACKWARD_CRASHES = TORCH_VERSION < (2, 14)
 #: and (seen on 2.1.2) corrupts the heap in the bf16 backward of
 #: scaled_dot_product_attention on strided (non-contiguous) q, k, v
 SDPA_NEEDS_CONTIGUOUS = TORCH_VERSION < (2, 14)
+#: ``weights_only`` for a local checkpoint: mmengine's (message hub, numpy)
+#: load so only through the allowlist of torch >= 2.4; before it, as that
+#: torch itself (and mmengine's loader) reads them
+WEIGHTS_ONLY = hasattr(torch.serialization, 'add_safe_globals')
 _RECORDS = []  # the lists of the open ``record_attention()`` contexts
 
 
