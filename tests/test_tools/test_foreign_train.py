@@ -24,6 +24,7 @@ from toy_options import coco_data_options, data_options
 
 import mmhatnet  # noqa: F401  (this process reads the checkpoints back too)
 from mmhatnet.models import HATNet
+from mmhatnet.models.utils.torch_compat import WEIGHTS_ONLY
 
 TINY_WIDTHS = HATNet.arch_zoo['tiny']['embed_dims']  # what the neck takes
 
@@ -91,7 +92,7 @@ def _train(train_py, config, work, options, *extra, cwd):
 
 
 def _state_dict(path):
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return torch.load(path, map_location='cpu', weights_only=WEIGHTS_ONLY)['state_dict']
 
 
 def _assert_hatnet(state_dict):

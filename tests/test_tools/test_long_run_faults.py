@@ -22,6 +22,7 @@ from toy_options import coco_data_options
 
 import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
 from mmhatnet.models import HATNet
+from mmhatnet.models.utils.torch_compat import WEIGHTS_ONLY
 
 TOY = osp.join(ROOT, 'configs', 'toy', 'retinanet_hatnet_tiny_toy.py')
 DRIVER = osp.join(osp.dirname(__file__), 'fault_driver.py')
@@ -78,7 +79,7 @@ def _ok(out):
 
 def _weights(path):
     return torch.load(path, map_location='cpu',
-                      weights_only=True)['state_dict']
+                      weights_only=WEIGHTS_ONLY)['state_dict']
 
 
 def _assert_equal(a, b):

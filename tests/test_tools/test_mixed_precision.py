@@ -23,11 +23,12 @@ import sys
 
 import pytest
 import torch
-from common import ROOT
+from common import ROOT, TORCH_VERSION
 from test_foreign_train import MMDET_CONFIG, _own_train_py
 from toy_options import coco_data_options, data_options, shallow_config
 
 import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
+from mmhatnet.models.utils.torch_compat import WEIGHTS_ONLY
 
 PAGE = os.path.join(ROOT, 'docs', 'user_guides', 'mixed_precision.md')
 CPU_LINE = 'mixed precision (--amp): bfloat16 autocast on cpu'
@@ -89,7 +90,7 @@ def assert_finite_losses(log, at_least):
 
 
 def amp_dtype(checkpoint):
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=WEIGHTS_ONLY)
     return ckpt['optimizer'].get('amp_dtype')
 
 
@@ -128,8 +129,11 @@ def test_documented_commands_run(tmp_path):
     assert 'inference under bfloat16 autocast on cpu' in logs['test.py']
     assert re.search(r'coco/bbox_mAP: \d', logs['test.py'])
     assert 'result: all checks passed' in logs['gpu_check.py']
-    assert re.search(r'- bf16, not divisible: .*scaled_dot_product\S* '
-                     r'\(mask\)', logs['gpu_check.py'])
+    # torch 2.1.2's CPU SDPA runs a masked call as its math composite, which
+    # dispatches no SDPA operator to name (2.14.1, 2.15.0: the flash kernel)
+    masked = re.search(r'- bf16, not divisible: .*scaled_dot_product\S* '
+                       r'\(mask\)', logs['gpu_check.py'])
+    assert masked or TORCH_VERSION < (2, 14), logs['gpu_check.py'][-2000:]
 
 
 def test_semantic_fpn_trains_and_tests_in_bf16(tmp_path):

@@ -12,6 +12,7 @@ from common import ROOT
 from toy_options import coco_data_options
 
 import mmhatnet  # noqa: F401  (lets mmengine checkpoints load weights_only)
+from mmhatnet.models.utils.torch_compat import WEIGHTS_ONLY
 
 CONFIG = os.path.join(ROOT, 'configs', 'toy', 'retinanet_hatnet_tiny_toy.py')
 
@@ -45,7 +46,7 @@ def _train(work, data, *extra, wait=True):
 
 
 def _weights(path):
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    return torch.load(path, map_location='cpu', weights_only=WEIGHTS_ONLY)['state_dict']
 
 
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
