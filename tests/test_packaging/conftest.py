@@ -19,7 +19,7 @@ def wheel_site(tmp_path_factory):
     removed from the clone would live on in a wheel built in place."""
     source = tmp_path_factory.mktemp('source') / 'mmhatnet'
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        '.git', '.venv', 'build', 'dist', '*.egg-info', 'work_dirs', 'data',
+        '.git', '.venv*', 'build', 'dist', '*.egg-info', 'work_dirs', 'data',
         '__pycache__', '.pytest_cache'))
     dist = tmp_path_factory.mktemp('dist')
     site = tmp_path_factory.mktemp('site')
