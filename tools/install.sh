@@ -119,10 +119,10 @@ TORCH_REQS=("torch==$TORCH_VERSION" "$NUMPY")
 [ -n "$TORCHVISION_VERSION" ] && TORCH_REQS+=("torchvision==$TORCHVISION_VERSION")
 if ! "$PY" -c 'import sys, torch; sys.exit(torch.__version__.split("+")[0] != sys.argv[1])' \
     "$TORCH_VERSION" 2>/dev/null; then
-  # PyPI's Linux torch is a CUDA build: with its nvidia-* libraries it takes
-  # 4.5-5.5 GB in the venv. Refuse up front rather than fail half-way with
-  # "No space left on device"; --no-cache-dir keeps pip from holding a second
-  # copy of those 2-3 GB of downloads in its cache.
+  # PyPI's Linux torch is a CUDA build: with its nvidia-* libraries a venv
+  # takes 5.2 GB (torch 2.1.2) to 6.5 GB (2.14.1). Refuse up front rather
+  # than fail half-way with "No space left on device"; --no-cache-dir keeps
+  # pip from holding a second copy of the downloads in its cache.
   FREE_GB="$(df -Pk "$(dirname "$VENV")" | awk 'NR==2 {print int($4 / 1048576)}')"
   [ "$FREE_GB" -ge "${MMHATNET_MIN_FREE_GB:-7}" ] || die "torch $TORCH_VERSION needs about 7 GB free \
 beside $VENV, and $FREE_GB GB are free; remove a lane you do not use (rm -r .venv-<lane>) \
