@@ -9,10 +9,11 @@ version = {}
 with open('mmhatnet/version.py') as f:
     exec(f.read(), version)
 
-# What a regular install carries under mmhatnet/.mim/, as mmdet/mmpretrain do:
+# What an install carries under mmhatnet/.mim/, as mmdet/mmpretrain do:
 # `mim train/test/run mmhatnet ...` run these tools, and mmengine resolves
 # `_base_ = 'mmhatnet::<folder>/<config>.py'` against .mim/configs/ (with
-# .mim/model-index.yml). The scripts that manage a clone stay out.
+# .mim/model-index.yml). The scripts that manage a clone stay out of a
+# regular install.
 MIM_FILES = ('configs', 'tools', 'model-index.yml')
 MIM_SKIP = ('install.sh', 'run_tests.sh', 'run_main_job.sh', '__pycache__')
 # mmengine accepts `pkg::` paths only with a folder level ('mmhatnet::x.py'
@@ -31,20 +32,34 @@ def mim_folder(name):
                      f'of setup.py; add one')
 
 
-class BuildPyWithMim(build_py):
-    """build_py that also copies the configs, tools and model-index into
-    the built package's .mim/ (the wheel and `pip install .`). An editable
-    install (`pip install -e`, tools/install.sh) is left exactly as it was:
-    it runs from the clone, whose configs/ and tools/ are used in place."""
+def link_or_copy(src, dst):
+    """A relative symlink dst -> src; a copy where the system has none."""
+    try:
+        os.symlink(osp.relpath(src, osp.dirname(dst)), dst)
+    except (OSError, NotImplementedError):
+        if osp.isdir(src):
+            shutil.copytree(src, dst,
+                            ignore=shutil.ignore_patterns('__pycache__'))
+        else:
+            shutil.copyfile(src, dst)
 
-    def run(self):
-        super().run()
-        if getattr(self, 'editable_mode', False):
-            return
-        root = osp.dirname(osp.abspath(__file__))
-        mim = osp.join(self.build_lib, 'mmhatnet', '.mim')
-        shutil.rmtree(mim, ignore_errors=True)
-        os.makedirs(mim)
+
+def write_mim(root, mim, link):
+    """Fill the folder ``mim`` with configs/, tools/ and model-index.yml of
+    the clone ``root``, plus a <folder>/<name>.py alias of each config of
+    configs/. ``link``: symlinks to the clone (an editable install, so that
+    edits show, as mmdet's setup.py does in develop mode), else copies."""
+    os.makedirs(mim)
+    configs = osp.join(mim, 'configs')
+    if link:
+        for name in ('tools', 'model-index.yml'):
+            link_or_copy(osp.join(root, name), osp.join(mim, name))
+        os.makedirs(configs)
+        for name in sorted(os.listdir(osp.join(root, 'configs'))):
+            if name != '__pycache__':
+                link_or_copy(osp.join(root, 'configs', name),
+                             osp.join(configs, name))
+    else:
         for name in MIM_FILES:
             src, dst = osp.join(root, name), osp.join(mim, name)
             if osp.isdir(src):
@@ -52,17 +67,43 @@ class BuildPyWithMim(build_py):
                                 ignore=shutil.ignore_patterns(*MIM_SKIP))
             else:
                 shutil.copyfile(src, dst)
-        configs = osp.join(mim, 'configs')
-        for name in sorted(os.listdir(configs)):
-            if not name.endswith('.py'):
-                continue
-            folder = osp.join(configs, mim_folder(name))
-            os.makedirs(folder, exist_ok=True)
-            with open(osp.join(folder, name), 'w') as f:
-                f.write(f"# configs/{name} of mmhatnet, here so that it can "
-                        f"be inherited as\n# 'mmhatnet::{mim_folder(name)}/"
-                        f"{name}' (mmengine wants a folder level)\n"
-                        f"_base_ = '../{name}'\n")
+    for name in sorted(os.listdir(osp.join(root, 'configs'))):
+        if not name.endswith('.py'):
+            continue
+        folder = osp.join(configs, mim_folder(name))
+        os.makedirs(folder, exist_ok=True)
+        with open(osp.join(folder, name), 'w') as f:
+            f.write(f"# configs/{name} of mmhatnet, here so that it can "
+                    f"be inherited as\n# 'mmhatnet::{mim_folder(name)}/"
+                    f"{name}' (mmengine wants a folder level)\n"
+                    f"_base_ = '../{name}'\n")
+
+
+class BuildPyWithMim(build_py):
+    """build_py that also writes the package's .mim/: copies into the built
+    package (the wheel, `pip install .`), or, for an editable install
+    (`pip install -e .`, tools/install.sh), links in the clone's own
+    mmhatnet/.mim/ (git ignores it), where mmengine finds the configs of
+    the package it imports (mmhatnet.utils.mim.register_mmhatnet_scope)."""
+
+    def run(self):
+        super().run()
+        root = osp.dirname(osp.abspath(__file__))
+        editable = getattr(self, 'editable_mode', False)
+        mim = osp.join(root if editable else self.build_lib, 'mmhatnet',
+                       '.mim')
+        # written beside, then swapped in: a process reading the old .mim
+        # (a test lane beside) never finds it half-written
+        fresh = f'{mim}.new-{os.getpid()}'
+        shutil.rmtree(fresh, ignore_errors=True)
+        write_mim(root, fresh, link=editable)
+        if osp.lexists(mim):
+            old = f'{mim}.old-{os.getpid()}'
+            os.rename(mim, old)
+            os.rename(fresh, mim)
+            shutil.rmtree(old)
+        else:
+            os.rename(fresh, mim)
 
 
 setup(

@@ -1,8 +1,8 @@
 # Copyright (c) mmhatnet contributors. All rights reserved.
-"""``mmhatnet::`` config paths and the files a regular install carries.
+"""``mmhatnet::`` config paths and the files an install carries.
 
-A regular install (``pip install .``, the wheel) holds ``configs/``,
-``tools/`` and ``model-index.yml`` under ``mmhatnet/.mim/``, as mmdet does;
+An install holds ``configs/``, ``tools/`` and ``model-index.yml`` under
+``mmhatnet/.mim/`` as mmdet does (copies; links to the clone if editable);
 ``import mmhatnet`` adds itself to mmengine's ``MODULE2PACKAGE`` table so
 that ``_base_ = 'mmhatnet::folder/x.py'`` resolves in a process that
 imported it before reading the config (ours; not the libraries' own
@@ -34,10 +34,12 @@ class ConfigSyntaxError(ConfigPathError):
 
 
 def register_mmhatnet_scope() -> None:
-    """Let mmengine resolve ``mmhatnet::`` config paths (its
-    ``MODULE2PACKAGE`` table lists only the OpenMMLab packages)."""
+    """Let mmengine resolve ``mmhatnet::`` config paths. A module, not the
+    distribution: mmengine would look beside the dist-info (site-packages
+    for an editable install); for a module, importlib names the folder of
+    the package imported, and mmengine finds its ``.mim/`` there."""
     from mmengine.config.utils import MODULE2PACKAGE
-    MODULE2PACKAGE.setdefault(SCOPE, 'mmhatnet')
+    MODULE2PACKAGE.setdefault(SCOPE, 'mmhatnet.version')
 
 
 def package_root() -> str:
@@ -47,8 +49,7 @@ def package_root() -> str:
 
 def mim_root() -> Optional[str]:
     """Where ``configs/``, ``tools/`` and ``model-index.yml`` are: the
-    package's ``.mim/`` in a regular install, the clone in an editable one
-    (or when run from a checkout); ``None`` if neither has them."""
+    package's ``.mim/`` if installed, else its checkout, else ``None``."""
     pkg = package_root()
     for root in (osp.join(pkg, '.mim'), osp.dirname(pkg)):
         if osp.isfile(osp.join(root, 'model-index.yml')) and osp.isdir(
@@ -154,12 +155,11 @@ def _explain_base_error(path: str, e: Exception) -> str:
                 f'(folders: {", ".join(FOLDERS)})')
     if not osp.isdir(osp.join(package_root(), '.mim')):
         clone = osp.dirname(package_root())
-        return (f'{path}: mmhatnet:: bases need the configs that a regular '
-                f'install carries in mmhatnet/.mim/, and this mmhatnet '
-                f'({package_root()}) is an editable install or a checkout '
-                f'without them. Inherit the file by its path instead '
-                f"(_base_ = '{clone}/configs/retinanet_hatnet_small.py'), or "
-                f'install the package: pip install {clone} (without -e)')
+        return (f'{path}: mmhatnet:: bases need the configs that an '
+                f'install writes in mmhatnet/.mim/, and this mmhatnet '
+                f'({package_root()}) is a checkout without them. Install it '
+                f'(pip install -e {clone}), or inherit the file by its path '
+                f"(_base_ = '{clone}/configs/retinanet_hatnet_small.py')")
     first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
     return (f'{path}: a mmhatnet:: base cannot be read ({first}); the '
             f'configs are those of configs/ under a folder, e.g. {example} '

@@ -20,7 +20,7 @@ def wheel_site(tmp_path_factory):
     source = tmp_path_factory.mktemp('source') / 'mmhatnet'
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         '.git', '.venv*', 'build', 'dist', '*.egg-info', 'work_dirs', 'data',
-        '__pycache__', '.pytest_cache'))
+        '__pycache__', '.pytest_cache', '.mim*'))
     dist = tmp_path_factory.mktemp('dist')
     site = tmp_path_factory.mktemp('site')
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK='1')

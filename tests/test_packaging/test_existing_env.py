@@ -1,6 +1,7 @@
 """mmhatnet added to an environment that already has its torch and mmcv
 (the torch 2.1 stack mmcv's prebuilt wheels serve, or the newest torch):
 installing it changes nothing there, and the backbone trains on that torch."""
+import importlib.util
 import json
 import os
 import re
@@ -75,6 +76,44 @@ def test_installing_mmhatnet_changes_nothing_in_the_environment():
     report = json.loads(out.stdout[out.stdout.index('{'):])
     names = sorted(item['metadata']['name'] for item in report['install'])
     assert names == ['mmhatnet'], names
+
+
+# run outside the clone, so that `import mmhatnet` goes through the
+# editable install's finder, not the current folder
+EDITABLE_BASES = r'''
+import importlib.util, os.path as osp, sys
+import mmhatnet
+from mmengine.config import Config
+root = sys.argv[1]
+assert mmhatnet.__file__ == osp.join(root, 'mmhatnet', '__init__.py')
+path, scope = Config._get_cfg_path(
+    'mmhatnet::retinanet/retinanet_hatnet_tiny.py', 'mine.py')
+assert scope == 'mmhatnet', scope
+assert path == osp.join(root, 'mmhatnet', '.mim', 'configs', 'retinanet',
+                        'retinanet_hatnet_tiny.py'), path
+# each config is the clone's own file, so that an edit there shows
+print(osp.realpath(osp.join(osp.dirname(path), '..', 'toy')))
+if importlib.util.find_spec('mmdet'):
+    cfg = Config.fromfile('mine.py')
+    print(cfg.model.type, cfg.model.backbone.type, cfg.model.backbone.arch)
+'''
+
+
+def test_the_editable_install_serves_mmhatnet_bases(tmp_path):
+    """The lane's `pip install -e .` (tools/install.sh) writes the clone's
+    mmhatnet/.mim/ as links, as mmdet's develop mode does: a config in
+    another folder inherits ours through `mmhatnet::`, read by mmengine."""
+    (tmp_path / 'mine.py').write_text(
+        "_base_ = 'mmhatnet::toy/retinanet_hatnet_tiny_toy.py'\n")
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    out = subprocess.run(
+        [sys.executable, '-c', EDITABLE_BASES, ROOT], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.split('\n')
+    assert lines[0] == os.path.join(ROOT, 'configs', 'toy')
+    if importlib.util.find_spec('mmdet'):
+        assert lines[1] == 'RetinaNet HATNet tiny', out.stdout
 
 
 def test_the_onnx_export_names_the_torch_it_needs(monkeypatch):

@@ -6,6 +6,7 @@ checked, and the errors the page promises are provoked."""
 import os
 import os.path as osp
 import re
+import shutil
 import sys
 
 from wheel_helpers import ROOT, run, wheel_env
@@ -107,18 +108,23 @@ def test_a_base_without_folder_is_one_error_line(wheel_site, tmp_path):
     assert 'Traceback' not in log
 
 
-def test_an_editable_install_says_what_works(tmp_path):
-    """From the clone (an editable install has no .mim), a mmhatnet:: base
-    is an error that names the path to inherit instead and pip install."""
+def test_a_checkout_not_installed_says_what_works(tmp_path):
+    """A checkout on PYTHONPATH, never installed, has no .mim: a mmhatnet::
+    base is an error that names pip install -e and the path to inherit."""
+    checkout = tmp_path / 'checkout'
+    for name in ('mmhatnet', 'configs'):
+        shutil.copytree(osp.join(ROOT, name), checkout / name,
+                        ignore=shutil.ignore_patterns('.mim*', '__pycache__'))
     (tmp_path / 'mine.py').write_text(
         "_base_ = 'mmhatnet::toy/retinanet_hatnet_tiny_toy.py'\n")
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ, PYTHONPATH=str(checkout))
     rc, log = run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
                    'mine.py'], tmp_path, env, check=False)
     assert rc == 2, log
     last = log.strip().splitlines()[-1]
     assert last.startswith('error: mine.py: mmhatnet:: bases need'), log
-    assert f"_base_ = '{ROOT}/configs/" in last and 'without -e' in last
+    assert f'pip install -e {checkout}' in last, last
+    assert f"_base_ = '{checkout}/configs/" in last, last
 
 
 def test_the_wheel_holds_configs_tools_and_index(wheel_site):
