@@ -18,9 +18,10 @@
 #   torch2.1-lite torch 2.1.2 with mmcv-lite 2.1.0 and mmengine only: an
 #                environment that adds mmhatnet to a model of its own (no
 #                build; the backbone's tests and the install itself).
-#   latest       the newest torch on the package index, 2.15.0 (no
-#                torchvision for it on the index yet), mmcv 2.1.0 with ops
-#                built against it, the same mm libraries.
+#   latest       the newest torch on the package index, 2.15.0, with the
+#                newest torchvision, 0.29.2 (it declares torch>=2.14 and is
+#                built for CUDA 13.2, as torch 2.15.0 is), mmcv 2.1.0 with
+#                ops built against it, the same mm libraries.
 #   latest-lite  torch 2.15.0 with mmcv-lite and mmengine only (as
 #                torch2.1-lite).
 #
@@ -87,8 +88,7 @@ case "$LANE" in
     VENV_NAME=.venv-torch2.1-lite; TORCH_VERSION=2.1.2; TORCHVISION_VERSION=0.16.2
     NUMPY="numpy<2"; DEPLOY=0; MM_LIBS=0; MMCV_DIST=mmcv-lite ;;
   latest|latest-lite)
-    VENV_NAME=".venv-$LANE"; TORCH_VERSION=2.15.0
-    TORCHVISION_VERSION=  # none on the index yet for torch 2.15
+    VENV_NAME=".venv-$LANE"; TORCH_VERSION=2.15.0; TORCHVISION_VERSION=0.29.2
     NUMPY="numpy<2.3"
     if [ "$LANE" = latest-lite ]; then DEPLOY=0; MM_LIBS=0; MMCV_DIST=mmcv-lite; fi
     export PIP_CONFIG_FILE=/dev/null ;;  # the machines cap torch at 2.14.1
