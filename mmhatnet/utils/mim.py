@@ -21,7 +21,7 @@ SCOPE = 'mmhatnet'
 # the folder of each config of configs/ under .mim/configs/ (setup.py makes
 # them: mmengine wants a folder level in 'pkg::folder/name.py')
 FOLDERS = ('retinanet', 'mask_rcnn', 'fpn', 'hatnet', 'toy', 'finetune',
-           'crowns')
+           'crowns', 'fashion_mnist')
 
 
 class ConfigPathError(ValueError):

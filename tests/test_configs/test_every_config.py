@@ -22,12 +22,16 @@ CONFIGS = sorted(
     for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
 H, W = 128, 160  # small, and neither side a multiple of G1 * 32
 # the only configs with another backbone: HAT-Net's peers on the crown photos,
-# the same detector with mmdet's own backbones
+# the same detector with mmdet's own backbones, and on Fashion-MNIST, the
+# classifiers of mmpretrain's recipes (PVTv2: mmdet's, see peer_models.py)
 PEERS = {
     'configs/crowns/retinanet_r18_crowns.py': 'ResNet',
     'configs/crowns/retinanet_pvtv2_b0_crowns.py':
     'PyramidVisionTransformerV2',
     'configs/crowns/retinanet_swin_t_crowns.py': 'SwinTransformer',
+    'configs/fashion_mnist/resnet18_fmnist.py': 'ResNet',
+    'configs/fashion_mnist/pvtv2_b0_fmnist.py': 'TuplePVTv2',
+    'configs/fashion_mnist/swin_t_fmnist.py': 'SwinTransformer',
 }
 
 
@@ -40,7 +44,12 @@ def test_the_configs_are_all_there():
 
 def _build(path):
     cfg = Config.fromfile(osp.join(ROOT, path))
-    assert cfg.custom_imports['imports'] == ['mmhatnet'], path
+    imports = cfg.custom_imports['imports']
+    # mmhatnet, and what a peer's config takes from beside the tools
+    assert imports[0] == 'mmhatnet', path
+    assert all(m.startswith('mmhatnet_tools.') for m in imports[1:]), path
+    for module in imports[1:]:
+        importlib.import_module(module)
     scope = cfg.default_scope
     lib = importlib.import_module(f'{scope}.utils')
     lib.register_all_modules(init_default_scope=False)
