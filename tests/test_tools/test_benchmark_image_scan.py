@@ -1,6 +1,6 @@
 """tools/analysis/benchmark_image_scan.py writes decodable JPEGs, times the
-scan over all of them and leaves nothing behind (a few files only: the
-20,000-file figure is in docs/user_guides/robust_training.md)."""
+scan over all of them and leaves nothing behind (with a few files; the
+tool's default is 20,000)."""
 import os
 import os.path as osp
 import re
