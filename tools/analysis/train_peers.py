@@ -103,7 +103,6 @@ def read_run(work_dir):
              if 'time' in r and 'loss' in r and r.get('epoch', 1) > 1]
     result = {name: vals[-1][key] for name, key in metrics}
     result['s_per_iter'] = statistics.median(times) if times else None
-    result['iters'] = max(r.get('iter', 0) for r in records)
     return result
 
 
@@ -139,20 +138,18 @@ def mean_sd(values):
 def table(runs, epochs):
     """The markdown table of ``runs``: one row per config, in run order."""
     date = datetime.date.today().isoformat()
-    metrics = [k for k in runs[0]
-               if k not in ('config', 'seed', 's_per_iter', 'iters')]
+    metrics = [k for k in runs[0] if k not in ('config', 'seed', 's_per_iter')]
     lines = [f'{cpu_name()}, {date}; ' +
              (f'{epochs} epochs' if epochs else "the configs' schedules"), '',
-             f'| config | seeds | {" | ".join(metrics)} | s / iter | '
-             f'iterations |',
-             '| --- | --- |' + ' ---: |' * (len(metrics) + 2)]
+             f'| config | seeds | {" | ".join(metrics)} | s / iter |',
+             '| --- | --- |' + ' ---: |' * (len(metrics) + 1)]
     for name in dict.fromkeys(r['config'] for r in runs):
         mine = [r for r in runs if r['config'] == name]
         times = [r['s_per_iter'] for r in mine if r['s_per_iter']]
         cells = [mean_sd([r[m] for r in mine]) for m in metrics]
         cells.append(f'{statistics.median(times):.2f}' if times else '-')
         lines.append(f'| {name} | {",".join(str(r["seed"]) for r in mine)} '
-                     f'| {" | ".join(cells)} | {mine[0]["iters"]} |')
+                     f'| {" | ".join(cells)} |')
     return '\n'.join(lines) + '\n'
 
 
