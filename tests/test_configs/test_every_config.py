@@ -17,9 +17,11 @@ from mmhatnet.models import HATNet
 from mmhatnet_tools.paper import METHODS, ROWS
 from mmhatnet_tools.zoo import config_of
 
+# every config but the parts in _base_ folders, which only others inherit
 CONFIGS = sorted(
     osp.relpath(p, ROOT)
-    for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+    for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p.split(osp.sep))
 H, W = 128, 160  # small, and neither side a multiple of G1 * 32
 # the only configs with another backbone: HAT-Net's peers on the crown photos,
 # the same detector with mmdet's own backbones, and on Fashion-MNIST, the
