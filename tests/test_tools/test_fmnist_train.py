@@ -131,6 +131,9 @@ def test_train_peers_on_real_images(fashion, tmp_path):
     for run in runs:
         assert 0.0 <= run['top-1'] <= 100.0, run
         assert run['s_per_iter'] > 0, run  # the second epoch's times
+        assert run['epochs'] == 2, run
+        # the median s/iter times the checkpoint's iterations
+        assert run['train_s'] == round(run['s_per_iter'] * iterations), run
         scalars = glob.glob(str(work / run['config'] / 'seed0' / '*' /
                                 'vis_data' / 'scalars.json'))
         with open(scalars[0]) as f:

@@ -3,7 +3,7 @@
 write one table: the peer comparisons of docs/crowns.md.
 
     python tools/analysis/train_peers.py CONFIG [CONFIG ...]
-        [--seeds 0 1 2] [--epochs N] [--work-dir work_dirs/peers]
+        [--seeds 0 1 2] [--epochs N [N ...]] [--work-dir work_dirs/peers]
         [--cfg-options k=v ...]
 
 e.g. ``configs/crowns/*.py`` (RetinaNet with HAT-Net-Tiny, ResNet-18,
@@ -11,14 +11,16 @@ PVTv2-B0 and Swin-T on the tree crowns). Each (config, seed) is one
 ``tools/train.py`` run, one after the other, into
 ``WORK_DIR/<config name>/seed<S>``, with ``randomness.seed=S``; a whole seed
 is run before the next, so a partial table compares. ``--epochs N``
-shortens every run alike (validation and the checkpoint at epoch N; for a
-config with a step schedule, the steps at 2/3 and 11/12 of it). A run whose
-result is already there is not run again: the command resumes.
+gives every run N epochs (validation and the checkpoint at epoch N; for a
+config with a step schedule, the steps at 2/3 and 11/12 of it); one N per
+config gives each its own, e.g. to train each for about the same time. A
+run whose result is already there is not run again: the command resumes.
 
 From each run's log (mmengine's ``vis_data/scalars.json``) it takes the
 last validation's metrics (a detector's COCO AP, AP50 and AP_small, a
 classifier's top-1) and the median seconds per training iteration after
-the first epoch (mmengine's ``time``: data, forward, backward and step).
+the first epoch (mmengine's ``time``: data, forward, backward and step);
+times the iterations (its checkpoint's), the training time.
 ``WORK_DIR/peers.md`` (a markdown table: mean and sample standard deviation
 over the seeds, the CPU and the date) and ``WORK_DIR/peers.json`` (every
 run) are written through temporary files.
@@ -52,9 +54,10 @@ def parse_args(argv=None):
         'tabulate their metrics and seconds per iteration')
     parser.add_argument('configs', nargs='+', metavar='CONFIG')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--epochs', type=int,
-                        help='train every run for N epochs (default: the '
-                        "configs' own schedule)")
+    parser.add_argument('--epochs', type=int, nargs='+',
+                        help='train every run for N epochs, or each config '
+                        "for its own N, in order (default: the configs' "
+                        'own schedules)')
     parser.add_argument('--work-dir', default='work_dirs/peers')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         metavar='K=V',
@@ -103,7 +106,23 @@ def read_run(work_dir):
              if 'time' in r and 'loss' in r and r.get('epoch', 1) > 1]
     result = {name: vals[-1][key] for name, key in metrics}
     result['s_per_iter'] = statistics.median(times) if times else None
+    iters = trained_iterations(work_dir)
+    result['train_s'] = (round(result['s_per_iter'] * iters)
+                         if times and iters else None)
     return result
+
+
+def trained_iterations(work_dir):
+    """How many iterations the run's last checkpoint had trained, or None
+    where it wrote none."""
+    try:
+        with open(osp.join(work_dir, 'last_checkpoint')) as f:
+            path = f.read().strip()
+    except OSError:
+        return None
+    import torch  # only here: the rest of the tool reads json
+    return torch.load(path, map_location='cpu', weights_only=False)[
+        'meta'].get('iter')
 
 
 def train(config, seed, work_dir, options):
@@ -135,31 +154,35 @@ def mean_sd(values):
     return f'{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}'
 
 
-def table(runs, epochs):
+def table(runs):
     """The markdown table of ``runs``: one row per config, in run order."""
     date = datetime.date.today().isoformat()
-    metrics = [k for k in runs[0] if k not in ('config', 'seed', 's_per_iter')]
-    lines = [f'{cpu_name()}, {date}; ' +
-             (f'{epochs} epochs' if epochs else "the configs' schedules"), '',
-             f'| config | seeds | {" | ".join(metrics)} | s / iter |',
-             '| --- | --- |' + ' ---: |' * (len(metrics) + 1)]
+    timing = ('config', 'seed', 'epochs', 's_per_iter', 'train_s')
+    metrics = [k for k in runs[0] if k not in timing]
+    lines = [f'{cpu_name()}, {date}', '',
+             f'| config | seeds | epochs | {" | ".join(metrics)} '
+             '| s / iter | training (s) |',
+             '| --- | --- | ---: |' + ' ---: |' * (len(metrics) + 2)]
     for name in dict.fromkeys(r['config'] for r in runs):
         mine = [r for r in runs if r['config'] == name]
-        times = [r['s_per_iter'] for r in mine if r['s_per_iter']]
-        cells = [mean_sd([r[m] for r in mine]) for m in metrics]
-        cells.append(f'{statistics.median(times):.2f}' if times else '-')
+        cells = [str(mine[0]['epochs'])]
+        cells += [mean_sd([r[m] for r in mine]) for m in metrics]
+        for key, form in (('s_per_iter', '{:.2f}'), ('train_s', '{:.0f}')):
+            values = [r[key] for r in mine if r[key]]
+            cells.append(form.format(statistics.median(values))
+                         if values else '-')
         lines.append(f'| {name} | {",".join(str(r["seed"]) for r in mine)} '
                      f'| {" | ".join(cells)} |')
     return '\n'.join(lines) + '\n'
 
 
-def write_results(work_dir, runs, options, epochs):
+def write_results(work_dir, runs, options):
     with atomic_output(osp.join(work_dir, 'peers.json')) as tmp:
         with open(tmp, 'w') as f:
             json.dump(dict(options=options, runs=runs), f, indent=1)
     with atomic_output(osp.join(work_dir, 'peers.md')) as tmp:
         with open(tmp, 'w') as f:
-            f.write(table(runs, epochs))
+            f.write(table(runs))
 
 
 def main(argv=None):
@@ -167,8 +190,17 @@ def main(argv=None):
     for config in args.configs:
         if not osp.isfile(config):
             raise ToolError(f'config {config!r} does not exist')
+    epochs = args.epochs or [None]
+    if len(epochs) == 1:
+        epochs = epochs * len(args.configs)
+    elif len(epochs) != len(args.configs):
+        raise ToolError(f'--epochs: {len(epochs)} numbers for '
+                        f'{len(args.configs)} configs; give one for all or '
+                        f'one per config')
+    epochs = {config: read_config(config).train_cfg.get('max_epochs')
+              if n is None else n for config, n in zip(args.configs, epochs)}
     options = {config: list(args.cfg_options) + (
-        schedule_options(config, args.epochs) if args.epochs else [])
+        schedule_options(config, epochs[config]) if args.epochs else [])
         for config in args.configs}
     runs = []
     for seed in args.seeds:  # a whole seed first: a partial table compares
@@ -182,9 +214,10 @@ def main(argv=None):
                 if result is None:
                     raise ToolError(f'{work_dir}: the run ended without a '
                                     f'validation metric in its log')
-            runs.append(dict(config=name, seed=seed, **result))
-            write_results(args.work_dir, runs, options, args.epochs)
-    print(table(runs, args.epochs), end='')
+            runs.append(dict(config=name, seed=seed, epochs=epochs[config],
+                             **result))
+            write_results(args.work_dir, runs, options)
+    print(table(runs), end='')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,49 @@
+"""tools/analysis/train_peers.py without training: what each run is given
+(its epochs, its schedule) and the table it writes. The tool trains end to
+end in test_fmnist_train.py."""
+import os.path as osp
+
+import pytest
+from common import ROOT, load_tool
+
+tool = load_tool('analysis/train_peers.py')
+CROWNS = osp.join(ROOT, 'configs', 'crowns')
+HATNET = osp.join(CROWNS, 'retinanet_hatnet_tiny_crowns.py')
+R18 = osp.join(CROWNS, 'retinanet_r18_crowns.py')
+
+
+def test_a_step_schedule_moves_with_the_epochs():
+    options = tool.schedule_options(HATNET, 17)
+    assert 'train_cfg.max_epochs=17' in options
+    assert 'default_hooks.checkpoint.interval=17' in options
+    # the steps at 2/3 and 11/12 of 17 epochs; the warm-up (by iteration)
+    # stays
+    assert 'param_scheduler.1.milestones=[11,16]' in options
+    assert not any(o.startswith('param_scheduler.0.') for o in options)
+
+
+@pytest.mark.parametrize('epochs, problem', [
+    (['12', '17', '19'], '3 numbers for 2 configs; give one for all or one '
+     'per config'),
+    (['0'], '--epochs 0: give at least 1')])
+def test_wrong_epochs_are_refused_before_any_training(epochs, problem,
+                                                      tmp_path):
+    # (the command line shows a ToolError as one line and exit status 2)
+    with pytest.raises(tool.ToolError) as error:
+        tool.main([HATNET, R18, '--epochs', *epochs, '--work-dir',
+                   str(tmp_path)])
+    assert problem in str(error.value)
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+def test_the_table_gives_each_config_its_epochs_and_training_time():
+    runs = [dict(config='hatnet', seed=s, epochs=12, AP50=ap, s_per_iter=t,
+                 train_s=round(t * 276))
+            for s, ap, t in ((0, 0.1, 3.0), (1, 0.2, 3.2))]
+    runs.append(dict(config='r18', seed=0, epochs=17, AP50=0.05,
+                     s_per_iter=2.0, train_s=782))
+    lines = tool.table(runs).splitlines()
+    assert lines[2] == ('| config | seeds | epochs | AP50 | s / iter '
+                        '| training (s) |')
+    assert lines[4] == '| hatnet | 0,1 | 12 | 0.150 ± 0.071 | 3.10 | 856 |'
+    assert lines[5] == '| r18 | 0 | 17 | 0.050 | 2.00 | 782 |'
