@@ -1,6 +1,7 @@
 """tools/analysis/train_peers.py without training: what each run is given
 (its epochs, its schedule) and the table it writes. The tool trains end to
 end in test_fmnist_train.py."""
+import json
 import os.path as osp
 
 import pytest
@@ -47,3 +48,24 @@ def test_the_table_gives_each_config_its_epochs_and_training_time():
                         '| training (s) |')
     assert lines[4] == '| hatnet | 0,1 | 12 | 0.150 ± 0.071 | 3.10 | 856 |'
     assert lines[5] == '| r18 | 0 | 17 | 0.050 | 2.00 | 782 |'
+
+
+def test_a_run_of_other_epochs_is_not_taken_for_the_one_asked(tmp_path):
+    # a finished 12-epoch run of seed 0, as mmengine logs it
+    log = tmp_path / 'retinanet_hatnet_tiny_crowns' / 'seed0' / '20261207' / \
+        'vis_data' / 'scalars.json'
+    log.parent.mkdir(parents=True)
+    log.write_text(json.dumps({'coco/bbox_mAP': 0.03, 'coco/bbox_mAP_50': 0.12,
+                               'coco/bbox_mAP_s': 0.01, 'step': 12}) + '\n')
+    assert tool.read_run(str(log.parents[2]))['epochs'] == 12
+    with pytest.raises(tool.ToolError) as error:
+        tool.main([HATNET, '--epochs', '24', '--seeds', '0', '--work-dir',
+                   str(tmp_path)])
+    assert 'holds a run of 12 epochs, not 24' in str(error.value)
+    # asked as it was run, it is read, not trained again
+    tool.main([HATNET, '--epochs', '12', '--seeds', '0', '--work-dir',
+               str(tmp_path)])
+    runs = json.loads((tmp_path / 'peers.json').read_text())['runs']
+    assert runs == [dict(config='retinanet_hatnet_tiny_crowns', seed=0,
+                         AP=0.03, AP50=0.12, AP_small=0.01, epochs=12,
+                         s_per_iter=None, train_s=None)]

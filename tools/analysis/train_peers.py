@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Train models side by side on the same data, seeds and schedule, and
-write one table: the peer comparisons of docs/crowns.md.
+write one table: the peer comparisons of docs/performance.md.
 
     python tools/analysis/train_peers.py CONFIG [CONFIG ...]
         [--seeds 0 1 2] [--epochs N [N ...]] [--work-dir work_dirs/peers]
@@ -14,7 +14,8 @@ is run before the next, so a partial table compares. ``--epochs N``
 gives every run N epochs (validation and the checkpoint at epoch N; for a
 config with a step schedule, the steps at 2/3 and 11/12 of it); one N per
 config gives each its own, e.g. to train each for about the same time. A
-run whose result is already there is not run again: the command resumes.
+run whose result is already there is not run again: the command resumes
+(and refuses a run there of other epochs than asked).
 
 From each run's log (mmengine's ``vis_data/scalars.json``) it takes the
 last validation's metrics (a detector's COCO AP, AP50 and AP_small, a
@@ -105,6 +106,7 @@ def read_run(work_dir):
     times = [r['time'] for r in records
              if 'time' in r and 'loss' in r and r.get('epoch', 1) > 1]
     result = {name: vals[-1][key] for name, key in metrics}
+    result['epochs'] = vals[-1].get('step')  # a validation's step: its epoch
     result['s_per_iter'] = statistics.median(times) if times else None
     iters = trained_iterations(work_dir)
     result['train_s'] = (round(result['s_per_iter'] * iters)
@@ -208,14 +210,18 @@ def main(argv=None):
             name = osp.splitext(osp.basename(config))[0]
             work_dir = osp.join(args.work_dir, name, f'seed{seed}')
             result = read_run(work_dir)
+            if result is not None and result['epochs'] != epochs[config]:
+                raise ToolError(
+                    f'{work_dir} holds a run of {result["epochs"]} epochs, '
+                    f'not {epochs[config]}: pass another --work-dir, or '
+                    f'remove that folder to train it again')
             if result is None:
                 train(config, seed, work_dir, options[config])
                 result = read_run(work_dir)
                 if result is None:
                     raise ToolError(f'{work_dir}: the run ended without a '
                                     f'validation metric in its log')
-            runs.append(dict(config=name, seed=seed, epochs=epochs[config],
-                             **result))
+            runs.append(dict(config=name, seed=seed, **result))
             write_results(args.work_dir, runs, options)
     print(table(runs), end='')
 
