@@ -210,7 +210,9 @@ def main(argv=None):
             name = osp.splitext(osp.basename(config))[0]
             work_dir = osp.join(args.work_dir, name, f'seed{seed}')
             result = read_run(work_dir)
-            if result is not None and result['epochs'] != epochs[config]:
+            # (a schedule of max_iters has no epochs to hold a run to)
+            if result is not None and epochs[config] is not None \
+                    and result['epochs'] != epochs[config]:
                 raise ToolError(
                     f'{work_dir} holds a run of {result["epochs"]} epochs, '
                     f'not {epochs[config]}: pass another --work-dir, or '
