@@ -69,3 +69,30 @@ def test_a_run_of_other_epochs_is_not_taken_for_the_one_asked(tmp_path):
     assert runs == [dict(config='retinanet_hatnet_tiny_crowns', seed=0,
                          AP=0.03, AP50=0.12, AP_small=0.01, epochs=12,
                          s_per_iter=None, train_s=None)]
+
+
+def test_a_run_of_other_options_is_not_taken_for_the_one_asked(tmp_path):
+    # a finished run of seed 0, the config's 24 epochs, and the config
+    # mmengine saved beside it: a head without a norm (mmdet's default)
+    run = tmp_path / 'retinanet_hatnet_tiny_crowns' / 'seed0'
+    (run / '20261207' / 'vis_data').mkdir(parents=True)
+    (run / '20261207' / 'vis_data' / 'scalars.json').write_text(json.dumps(
+        {'coco/bbox_mAP': 0.03, 'coco/bbox_mAP_50': 0.12,
+         'coco/bbox_mAP_s': 0.01, 'step': 24}) + '\n')
+    (run / 'retinanet_hatnet_tiny_crowns.py').write_text(
+        "model = dict(bbox_head=dict(num_classes=1))\n")
+    gn = 'model.bbox_head.norm_cfg.type=GN'
+    with pytest.raises(tool.ToolError) as error:
+        tool.main([HATNET, '--seeds', '0', '--work-dir',
+                   str(tmp_path), '--cfg-options', gn])
+    assert f'holds a run trained without {gn}:' in str(error.value)
+    # an option it was trained with is no reason to train again
+    tool.main([HATNET, '--seeds', '0', '--work-dir',
+               str(tmp_path), '--cfg-options',
+               'model.bbox_head.num_classes=1'])
+    runs = json.loads((tmp_path / 'peers.json').read_text())['runs']
+    assert [r['AP50'] for r in runs] == [0.12]
+    # one that cannot apply to it is missing too
+    assert tool.options_missing(HATNET, str(run), [
+        'model.bbox_head.num_classes.type=GN']) == [
+        'model.bbox_head.num_classes.type=GN']

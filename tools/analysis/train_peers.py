@@ -15,7 +15,7 @@ gives every run N epochs (validation and the checkpoint at epoch N; for a
 config with a step schedule, the steps at 2/3 and 11/12 of it); one N per
 config gives each its own, e.g. to train each for about the same time. A
 run whose result is already there is not run again: the command resumes
-(and refuses a run there of other epochs than asked).
+(and refuses a run there of other epochs or ``--cfg-options`` than asked).
 
 From each run's log (mmengine's ``vis_data/scalars.json``) it takes the
 last validation's metrics (a detector's COCO AP, AP50 and AP_small, a
@@ -37,6 +37,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # mmhatnet_tools
+
+from mmengine.config import Config, DictAction
 
 from mmhatnet.utils.files import atomic_output
 from mmhatnet.utils.mim import read_config
@@ -125,6 +127,30 @@ def trained_iterations(work_dir):
     import torch  # only here: the rest of the tool reads json
     return torch.load(path, map_location='cpu', weights_only=False)[
         'meta'].get('iter')
+
+
+def options_missing(config, work_dir, options):
+    """Which of ``options`` (``K=V`` strings) the run in ``work_dir`` was
+    not trained with, read from the config mmengine saved there; [] where it
+    saved none."""
+    saved = osp.join(work_dir, osp.basename(config))
+    if not osp.isfile(saved):
+        return []
+    cfg = read_config(saved)
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    missing = []
+    for option in options:
+        wanted = Config(cfg.to_dict())
+        try:
+            wanted.merge_from_dict(parser.parse_args(
+                ['--cfg-options', option]).cfg_options)
+        except (KeyError, TypeError):  # e.g. a key under a None there
+            missing.append(option)
+            continue
+        if wanted.to_dict() != cfg.to_dict():
+            missing.append(option)
+    return missing
 
 
 def train(config, seed, work_dir, options):
@@ -216,6 +242,13 @@ def main(argv=None):
                 raise ToolError(
                     f'{work_dir} holds a run of {result["epochs"]} epochs, '
                     f'not {epochs[config]}: pass another --work-dir, or '
+                    f'remove that folder to train it again')
+            missing = [] if result is None else options_missing(
+                config, work_dir, options[config])
+            if missing:
+                raise ToolError(
+                    f'{work_dir} holds a run trained without '
+                    f'{" ".join(missing)}: pass another --work-dir, or '
                     f'remove that folder to train it again')
             if result is None:
                 train(config, seed, work_dir, options[config])
