@@ -147,3 +147,15 @@ def test_train_peers_on_real_images(fashion, tmp_path):
     table = (work / 'peers.md').read_text()
     for name in NAMES:
         assert f'| {name} | 0 |' in table, table
+
+    # asked again, it resumes: every run is read back with its options and
+    # epochs (from the config mmengine saved), none is trained again
+    again = subprocess.run(out.args, cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+    # (the first line is the CPU and the date)
+    assert (work / 'peers.md').read_text().splitlines()[1:] == \
+        table.splitlines()[1:]
+    for name in NAMES:
+        assert len(glob.glob(str(work / name / 'seed0' / '*' /
+                                 'vis_data'))) == 1, name
