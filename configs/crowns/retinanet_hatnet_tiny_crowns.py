@@ -26,8 +26,8 @@
 #   320x320, so a CPU would spend its time on the head, not the backbone;
 # * GroupNorm in the head's convs, as detectors trained from scratch have
 #   it (He et al., "Rethinking ImageNet Pre-training"): without it the
-#   ResNet-18 and Swin-T peers barely learned, and HAT-Net-Tiny less
-#   (docs/performance.md, both runs);
+#   ResNet-18 and Swin-T peers barely learned, and HAT-Net-Tiny learned
+#   less (docs/performance.md, both runs);
 # * horizontal, vertical and diagonal flips (a photograph from above has no
 #   up or down);
 # * AdamW 2e-4 at batch 4 (the toy from-scratch recipe's), gradient clipping

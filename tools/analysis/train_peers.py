@@ -136,21 +136,36 @@ def options_missing(config, work_dir, options):
     saved = osp.join(work_dir, osp.basename(config))
     if not osp.isfile(saved):
         return []
-    cfg = read_config(saved)
-    parser = argparse.ArgumentParser()
+    trained = read_config(saved).to_dict()
+    parser = argparse.ArgumentParser()  # parsed as tools/train.py parses them
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     missing = []
     for option in options:
-        wanted = Config(cfg.to_dict())
+        wanted = Config(trained)
         try:
             wanted.merge_from_dict(parser.parse_args(
                 ['--cfg-options', option]).cfg_options)
         except (KeyError, TypeError):  # e.g. a key under a None there
             missing.append(option)
             continue
-        if wanted.to_dict() != cfg.to_dict():
+        if wanted.to_dict() != trained:
             missing.append(option)
     return missing
+
+
+def refuse_another_run(config, work_dir, result, epochs, options):
+    """Raise a ToolError when the finished run in ``work_dir`` is not the one
+    asked: other epochs (a schedule of max_iters has none to compare), or
+    trained without some of ``options``."""
+    if epochs is not None and result['epochs'] != epochs:
+        why = f'a run of {result["epochs"]} epochs, not {epochs}'
+    else:
+        missing = options_missing(config, work_dir, options)
+        if not missing:
+            return
+        why = f'a run trained without {" ".join(missing)}'
+    raise ToolError(f'{work_dir} holds {why}: pass another --work-dir, or '
+                    f'remove that folder to train it again')
 
 
 def train(config, seed, work_dir, options):
@@ -236,21 +251,10 @@ def main(argv=None):
             name = osp.splitext(osp.basename(config))[0]
             work_dir = osp.join(args.work_dir, name, f'seed{seed}')
             result = read_run(work_dir)
-            # (a schedule of max_iters has no epochs to hold a run to)
-            if result is not None and epochs[config] is not None \
-                    and result['epochs'] != epochs[config]:
-                raise ToolError(
-                    f'{work_dir} holds a run of {result["epochs"]} epochs, '
-                    f'not {epochs[config]}: pass another --work-dir, or '
-                    f'remove that folder to train it again')
-            missing = [] if result is None else options_missing(
-                config, work_dir, options[config])
-            if missing:
-                raise ToolError(
-                    f'{work_dir} holds a run trained without '
-                    f'{" ".join(missing)}: pass another --work-dir, or '
-                    f'remove that folder to train it again')
-            if result is None:
+            if result is not None:
+                refuse_another_run(config, work_dir, result, epochs[config],
+                                   options[config])
+            else:
                 train(config, seed, work_dir, options[config])
                 result = read_run(work_dir)
                 if result is None:
