@@ -17,10 +17,18 @@ def test_a_step_schedule_moves_with_the_epochs():
     options = tool.schedule_options(HATNET, 17)
     assert 'train_cfg.max_epochs=17' in options
     assert 'default_hooks.checkpoint.interval=17' in options
-    # the steps at 2/3 and 11/12 of 17 epochs; the warm-up (by iteration)
-    # stays
+    # the steps at 16 and 22 of 24 epochs move to the same fractions of 17;
+    # the warm-up (by iteration) stays
     assert 'param_scheduler.1.milestones=[11,16]' in options
     assert not any(o.startswith('param_scheduler.0.') for o in options)
+
+
+def test_every_step_of_a_step_schedule_keeps_its_place():
+    # mmpretrain's ResNet recipe, squeezed to steps at 2, 3 and 4 of 5
+    # epochs: all three steps move, none is dropped
+    options = tool.schedule_options(
+        osp.join(ROOT, 'configs', 'fashion_mnist', 'resnet18_fmnist.py'), 11)
+    assert 'param_scheduler.0.milestones=[4,7,9]' in options
 
 
 @pytest.mark.parametrize('epochs, problem', [

@@ -11,10 +11,10 @@ PVTv2-B0 and Swin-T on the tree crowns). Each (config, seed) is one
 ``tools/train.py`` run, one after the other, into
 ``WORK_DIR/<config name>/seed<S>``, with ``randomness.seed=S``; a whole seed
 is run before the next, so a partial table compares. ``--epochs N``
-gives every run N epochs (validation and the checkpoint at epoch N; for a
-config with a step schedule, the steps at 2/3 and 11/12 of it); one N per
-config gives each its own, e.g. to train each for about the same time. A
-run whose result is already there is not run again: the command resumes
+gives every run N epochs (validation and the checkpoint at epoch N; the lr
+steps of a step schedule at the same fractions of it, e.g. 16 and 22 of 24
+epochs become 8 and 11 of 12); one N per config gives each its own, e.g. to
+train each for about the same time. A run whose result is already there is not run again: the command resumes
 (and refuses a run there of other epochs or ``--cfg-options`` than asked).
 
 From each run's log (mmengine's ``vis_data/scalars.json``) it takes the
@@ -76,14 +76,15 @@ def schedule_options(config, epochs):
                f'train_cfg.val_interval={epochs}',
                f'default_hooks.checkpoint.interval={epochs}']
     cfg = read_config(config)
+    max_epochs = cfg.train_cfg.max_epochs
     for i, sched in enumerate(cfg.get('param_scheduler') or []):
         # the schedulers that run to the end of training end at the new end
-        if sched.get('by_epoch', True) and sched.get(
-                'end') == cfg.train_cfg.max_epochs:
+        if sched.get('by_epoch', True) and sched.get('end') == max_epochs:
             options.append(f'param_scheduler.{i}.end={epochs}')
         if 'milestones' in sched:
-            steps = sorted({max(1, round(epochs * 2 / 3)),
-                            max(1, round(epochs * 11 / 12))})
+            # each step at the same fraction of the schedule
+            steps = sorted({max(1, round(step * epochs / max_epochs))
+                            for step in sched['milestones']})
             options.append(f'param_scheduler.{i}.milestones='
                            f'[{",".join(map(str, steps))}]')
     return options
