@@ -10,10 +10,16 @@
 #      predictions; print a summary and write a contact sheet of several
 #      validation images, ground truth against predictions.
 #
-#   bash tools/run_main_job.sh [--seed N] [--amp] [--no-install] [--quick]
-#                              [--cfg-options KEY=VALUE ...]
+#   bash tools/run_main_job.sh [--crowns] [--seed N] [--amp] [--no-install]
+#                              [--quick] [--cfg-options KEY=VALUE ...]
 #
-# --seed N (default 0) seeds both training stages; the toy data stay the same.
+# --crowns runs the real job instead, on human-labelled aerial photographs
+#   (docs/crowns.md): 1. the deepforest wheel's tree crowns, tiled into a COCO
+#   set (tools/dataset_converters/real_data.py crowns data/crowns); 2. train
+#   RetinaNet with HAT-Net-Tiny from random weights
+#   (configs/crowns/retinanet_hatnet_tiny_crowns.py); 3. evaluate it on the
+#   held-out photograph's tiles and draw them, as step 4 above.
+# --seed N (default 0) seeds the training stages; the data stay the same.
 # --amp trains both stages and tests in mixed precision (bf16 autocast on a
 #   CPU, see docs/user_guides/mixed_precision.md).
 # --no-install skips tools/install.sh (for an environment that has everything).
@@ -23,13 +29,15 @@
 #   detector's tools/train.py --cfg-options.
 # --help prints this text. Any other argument is refused (one error: line,
 #   exit status 2) before anything is installed or written.
-# Outputs go to data/toy_{imagenet,coco}/ and work_dirs/main_job/ (override
+# Outputs go to data/toy_{imagenet,coco}/ and work_dirs/main_job/ (with
+# --crowns: data/crowns/ and work_dirs/crowns_job/; override the work dir
 # with MAIN_JOB_WORK_DIR), all relative to the repository root.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SEED=0
 INSTALL=1
 QUICK=0
+CROWNS=0
 AMP=()
 EXTRA=()
 usage() {
@@ -42,6 +50,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "error: --seed needs a value, e.g. --seed 1" >&2; exit 2; }
       SEED="$2"; shift 2 ;;
     --seed=*) SEED="${1#--seed=}"; shift ;;
+    --crowns) CROWNS=1; shift ;;
     --no-install) INSTALL=0; shift ;;
     --quick) QUICK=1; shift ;;
     --amp) AMP=(--amp); shift ;;
@@ -50,7 +59,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 1 ] || { echo "error: --cfg-options needs KEY=VALUE pairs, e.g. --cfg-options train_cfg.max_epochs=2" >&2; exit 2; }
       EXTRA=("$@"); break ;;
     *)
-      echo "error: unrecognized argument '$1' (bash tools/run_main_job.sh [--seed N] [--amp] [--no-install] [--quick] [--cfg-options KEY=VALUE ...]; --help for more)" >&2
+      echo "error: unrecognized argument '$1' (bash tools/run_main_job.sh [--crowns] [--seed N] [--amp] [--no-install] [--quick] [--cfg-options KEY=VALUE ...]; --help for more)" >&2
       exit 2 ;;
   esac
 done
@@ -61,10 +70,40 @@ esac
 if [ "$INSTALL" = 1 ]; then bash "$ROOT/tools/install.sh"; fi
 cd "$ROOT"
 PY="${MMHATNET_VENV:-$ROOT/.venv}/bin/python"
+START=$(date +%s)
+
+if [ "$CROWNS" = 1 ]; then
+  WORK="${MAIN_JOB_WORK_DIR:-work_dirs/crowns_job}"
+  DET_CONFIG=configs/crowns/retinanet_hatnet_tiny_crowns.py
+  DET_OPTIONS=()
+  TEST_OPTIONS=()
+  if [ "$QUICK" = 1 ]; then
+    # 8 of the 98 training tiles for one epoch (two iterations)
+    DET_OPTIONS=(train_cfg.max_epochs=1 train_cfg.val_interval=1
+                 train_dataloader.dataset.indices=8 model.test_cfg.score_thr=0.0)
+    TEST_OPTIONS=(--cfg-options model.test_cfg.score_thr=0.0)
+  fi
+  echo "== 1/3 tree crowns -> data/crowns"
+  "$PY" tools/dataset_converters/real_data.py crowns data/crowns --overwrite
+  rm -rf "$WORK"
+  echo "== 2/3 training $DET_CONFIG from random weights (seed $SEED) -> $WORK/retinanet"
+  "$PY" tools/train.py "$DET_CONFIG" --work-dir "$WORK/retinanet" "${AMP[@]}" \
+    --cfg-options randomness.seed="$SEED" "${DET_OPTIONS[@]}" "${EXTRA[@]}"
+  CKPT="$WORK/retinanet/$(xargs basename < "$WORK/retinanet/last_checkpoint")"
+  echo "== 3/3 evaluating $CKPT on the held-out photograph"
+  "$PY" tools/test.py "$DET_CONFIG" "$CKPT" --work-dir "$WORK/test" --show-dir vis "${AMP[@]}" \
+    "${TEST_OPTIONS[@]}"
+  echo
+  echo "== Summary (tree crowns, seed $SEED${AMP[@]+, mixed precision}, $(( $(date +%s) - START )) s after the install)"
+  "$PY" tools/analysis/summarize_test.py "$WORK/test" --images 6
+  echo "data:        data/crowns"
+  echo "detector:    $WORK/retinanet (checkpoint $CKPT)"
+  exit 0
+fi
+
 WORK="${MAIN_JOB_WORK_DIR:-work_dirs/main_job}"
 PRETRAIN_CONFIG=configs/toy/hatnet_tiny_in1k_toy.py
 DET_CONFIG=configs/toy/retinanet_hatnet_tiny_toy_finetune.py
-START=$(date +%s)
 
 # image counts and sizes of the toy sets (the detector's set: objects of
 # 20-50% of the shorter side, see the fine-tuning config); --quick shrinks them

@@ -18,22 +18,32 @@ from PIL import Image
 
 # the summary lines that name a file or folder, and the path in each
 PATH_LINES = re.compile(
-    r'^(metrics|pictures|summary|pretraining|detector):\s+(\S+)', re.M)
+    r'^(metrics|pictures|summary|pretraining|detector|data):\s+(\S+)', re.M)
 
 
-@pytest.fixture(scope='module')
-def quick_job(tmp_path_factory):
+def _run_quick(tmp_path_factory, *args):
     repo = tmp_path_factory.mktemp('repo')
     for folder in ('tools', 'configs'):
         shutil.copytree(os.path.join(ROOT, folder), repo / folder)
     env = dict(os.environ, MMHATNET_VENV=sys.prefix)
     env.pop('MAIN_JOB_WORK_DIR', None)
     out = subprocess.run(
-        ['bash', 'tools/run_main_job.sh', '--no-install', '--quick',
-         '--seed', '1'], cwd=repo, env=env, capture_output=True, text=True,
-        timeout=900)
+        ['bash', 'tools/run_main_job.sh', '--no-install', '--quick', *args],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     return repo, out.stdout
+
+
+@pytest.fixture(scope='module')
+def quick_job(tmp_path_factory):
+    return _run_quick(tmp_path_factory, '--seed', '1')
+
+
+@pytest.fixture(scope='module')
+def quick_crowns_job(tmp_path_factory):
+    # the real photographs (the wheel from the download cache), 8 training
+    # tiles for two iterations, then all 20 held-out tiles
+    return _run_quick(tmp_path_factory, '--crowns', '--seed', '2')
 
 
 def test_the_summary_gives_the_metric_and_the_per_class_ap(quick_job):
@@ -71,6 +81,34 @@ def test_the_contact_sheet_shows_every_val_image(quick_job):
     pictures = sorted((repo / 'work_dirs/main_job/test/vis').iterdir())
     tile = Image.open(pictures[0])
     assert sheet.height >= 2 * round(tile.height * 640 / tile.width)
+
+
+def test_the_crowns_job_evaluates_and_draws_the_held_out_photograph(
+        quick_crowns_job):
+    repo, log = quick_crowns_job
+    summary = log[log.index('== Summary (tree crowns, seed 2'):]
+    assert re.search(r'^coco/bbox_mAP: \d\.\d{3}$', summary, re.M), summary
+    assert re.search(r'bbox_mAP_50 \d\.\d{3}', summary), summary
+    printed = dict(PATH_LINES.findall(summary))
+    assert set(printed) == {'metrics', 'pictures', 'summary', 'detector',
+                            'data'}, summary
+    for what, path in printed.items():
+        assert os.path.exists(os.path.join(repo, path)), (what, path)
+    # the real set, not a toy one: the held-out photograph's 20 tiles, each
+    # drawn with its ground truth beside the predictions
+    assert printed['data'] == 'data/crowns'
+    assert printed['pictures'] == str(repo / 'work_dirs/crowns_job/test/vis')
+    pictures = sorted(os.listdir(printed['pictures']))
+    assert len(pictures) == 20
+    assert all(p.startswith('2019_YELL_2_541000_4977000_image_crop')
+               for p in pictures), pictures[:3]
+    assert Image.open(os.path.join(printed['pictures'], pictures[0])).size \
+        == (2 * 320, 320)
+    # the detector trained the config's recipe from random weights: two
+    # iterations of batch 4 on 8 tiles
+    train_log, = (repo / 'work_dirs/crowns_job/retinanet').glob('*/*.log')
+    assert re.search(r'Epoch\(train\)\s+\[1\]\[2/2\]', train_log.read_text())
+    assert not (repo / 'work_dirs/main_job').exists()
 
 
 @pytest.mark.parametrize('args, message', [
@@ -115,8 +153,8 @@ def test_help_prints_the_usage_and_installs_nothing(tmp_path, args):
                          cwd=tmp_path, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
-    assert 'bash tools/run_main_job.sh [--seed N]' in out.stdout
-    for flag in ('--seed', '--amp', '--no-install', '--quick',
+    assert 'bash tools/run_main_job.sh [--crowns] [--seed N]' in out.stdout
+    for flag in ('--crowns', '--seed', '--amp', '--no-install', '--quick',
                  '--cfg-options'):
         assert flag in out.stdout
     assert not (tools / 'installed').exists()
