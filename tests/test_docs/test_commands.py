@@ -104,7 +104,8 @@ COMMANDS = {
         'tools/train.py and tools/test.py, whose --amp runs are '
         'tests/test_tools/test_mixed_precision.py'),
     'bash tools/run_main_job.sh --help': Run(
-        expect=r'(?s)bash tools/run_main_job.sh \[--seed N\].*--cfg-options'),
+        expect=r'(?s)bash tools/run_main_job.sh \[--crowns\] \[--seed N\]'
+        r'.*--cfg-options'),
     'bash tools/run_tests.sh': Covered(
         'this suite: CI runs exactly this command'),
     # --- docs/user_guides/train_test.md: your own COCO
@@ -191,6 +192,11 @@ COMMANDS = {
         'tests/test_tools/test_real_data.py::test_a_second_run_is_byte_identical'
         ' writes the crowns set of real_data.py twice from the deepforest '
         'wheel (pip download, cached) and compares the files'),
+    'bash tools/run_main_job.sh --crowns': Covered(
+        'tests/test_tools/test_main_job.py::'
+        'test_the_crowns_job_evaluates_and_draws_the_held_out_photograph runs '
+        'the same job with --quick (real tiles, two iterations); the job '
+        'itself trains for about 16 minutes'),
     'python tools/dataset_converters/real_data.py fashion-mnist '
     'data/fashion_mnist': Covered(
         'tests/test_tools/test_real_data.py::'

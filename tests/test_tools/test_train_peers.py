@@ -104,3 +104,17 @@ def test_a_run_of_other_options_is_not_taken_for_the_one_asked(tmp_path):
     assert tool.options_missing(HATNET, str(run), [
         'model.bbox_head.num_classes.type=GN']) == [
         'model.bbox_head.num_classes.type=GN']
+
+
+def test_a_run_moved_to_another_folder_still_has_its_training_time(tmp_path):
+    # mmengine's last_checkpoint holds the path the run had when it trained
+    run = tmp_path / 'now' / 'seed0'
+    run.mkdir(parents=True)
+    import torch
+    torch.save({'meta': {'iter': 240}}, run / 'epoch_6.pth')
+    (run / 'last_checkpoint').write_text(
+        str(tmp_path / 'then' / 'seed0' / 'epoch_6.pth'))
+    assert tool.trained_iterations(str(run)) == 240
+    # without the checkpoint there is no training time, and no traceback
+    (run / 'epoch_6.pth').unlink()
+    assert tool.trained_iterations(str(run)) is None

@@ -14,8 +14,9 @@ is run before the next, so a partial table compares. ``--epochs N``
 gives every run N epochs (validation and the checkpoint at epoch N; the lr
 steps of a step schedule at the same fractions of it, e.g. 16 and 22 of 24
 epochs become 8 and 11 of 12); one N per config gives each its own, e.g. to
-train each for about the same time. A run whose result is already there is not run again: the command resumes
-(and refuses a run there of other epochs or ``--cfg-options`` than asked).
+train each for about the same time. A run whose result is already there is
+not run again: the command resumes (and refuses a run there of other epochs
+or ``--cfg-options`` than asked).
 
 From each run's log (mmengine's ``vis_data/scalars.json``) it takes the
 last validation's metrics (a detector's COCO AP, AP50 and AP_small, a
@@ -125,6 +126,11 @@ def trained_iterations(work_dir):
             path = f.read().strip()
     except OSError:
         return None
+    if not osp.isfile(path):
+        # mmengine writes the path the run had; the folder may have moved
+        path = osp.join(work_dir, osp.basename(path))
+        if not osp.isfile(path):
+            return None
     import torch  # only here: the rest of the tool reads json
     return torch.load(path, map_location='cpu', weights_only=False)[
         'meta'].get('iter')
