@@ -71,81 +71,75 @@ if [ "$INSTALL" = 1 ]; then bash "$ROOT/tools/install.sh"; fi
 cd "$ROOT"
 PY="${MMHATNET_VENV:-$ROOT/.venv}/bin/python"
 START=$(date +%s)
+DET_OPTIONS=()
+TEST_OPTIONS=()
+if [ "$QUICK" = 1 ]; then
+  # a detector trained for two iterations scores every box below 0.05
+  TEST_OPTIONS=(--cfg-options model.test_cfg.score_thr=0.0)
+fi
 
 if [ "$CROWNS" = 1 ]; then
   WORK="${MAIN_JOB_WORK_DIR:-work_dirs/crowns_job}"
   DET_CONFIG=configs/crowns/retinanet_hatnet_tiny_crowns.py
-  DET_OPTIONS=()
-  TEST_OPTIONS=()
+  JOB='tree crowns, '
+  STEPS=3
   if [ "$QUICK" = 1 ]; then
     # 8 of the 98 training tiles for one epoch (two iterations)
     DET_OPTIONS=(train_cfg.max_epochs=1 train_cfg.val_interval=1
                  train_dataloader.dataset.indices=8 model.test_cfg.score_thr=0.0)
-    TEST_OPTIONS=(--cfg-options model.test_cfg.score_thr=0.0)
   fi
   echo "== 1/3 tree crowns -> data/crowns"
   "$PY" tools/dataset_converters/real_data.py crowns data/crowns --overwrite
   rm -rf "$WORK"
   echo "== 2/3 training $DET_CONFIG from random weights (seed $SEED) -> $WORK/retinanet"
-  "$PY" tools/train.py "$DET_CONFIG" --work-dir "$WORK/retinanet" "${AMP[@]}" \
-    --cfg-options randomness.seed="$SEED" "${DET_OPTIONS[@]}" "${EXTRA[@]}"
-  CKPT="$WORK/retinanet/$(xargs basename < "$WORK/retinanet/last_checkpoint")"
-  echo "== 3/3 evaluating $CKPT on the held-out photograph"
-  "$PY" tools/test.py "$DET_CONFIG" "$CKPT" --work-dir "$WORK/test" --show-dir vis "${AMP[@]}" \
-    "${TEST_OPTIONS[@]}"
-  echo
-  echo "== Summary (tree crowns, seed $SEED${AMP[@]+, mixed precision}, $(( $(date +%s) - START )) s after the install)"
-  "$PY" tools/analysis/summarize_test.py "$WORK/test" --images 6
-  echo "data:        data/crowns"
-  echo "detector:    $WORK/retinanet (checkpoint $CKPT)"
-  exit 0
+else
+  WORK="${MAIN_JOB_WORK_DIR:-work_dirs/main_job}"
+  PRETRAIN_CONFIG=configs/toy/hatnet_tiny_in1k_toy.py
+  DET_CONFIG=configs/toy/retinanet_hatnet_tiny_toy_finetune.py
+  JOB=''
+  STEPS=4
+  # image counts and sizes of the toy sets (the detector's set: objects of
+  # 20-50% of the shorter side, see the fine-tuning config); --quick shrinks
+  # them and the schedules
+  IMAGENET_SIZES=(--train 512 --val 64 --size 128)
+  COCO_SIZES=(--train 256 --val 128 --size 160 --object-size 0.2 0.5)
+  PRETRAIN_OPTIONS=()
+  if [ "$QUICK" = 1 ]; then
+    IMAGENET_SIZES=(--train 16 --val 4 --size 64)
+    COCO_SIZES=(--train 8 --val 4 --size 96 --object-size 0.2 0.5)
+    PRETRAIN_OPTIONS=(train_cfg.max_epochs=3 train_cfg.val_interval=3)  # warm-up ends in epoch 2
+    DET_OPTIONS=(train_cfg.max_epochs=1 train_cfg.val_interval=1 param_scheduler.0.end=2 model.test_cfg.score_thr=0.0)
+  fi
+
+  echo "== 1/4 toy data -> data/toy_imagenet, data/toy_coco"
+  "$PY" tools/dataset_converters/make_toy_data.py imagenet data/toy_imagenet \
+    "${IMAGENET_SIZES[@]}" --overwrite
+  "$PY" tools/dataset_converters/make_toy_data.py coco data/toy_coco \
+    "${COCO_SIZES[@]}" --overwrite
+
+  rm -rf "$WORK"
+  echo "== 2/4 pretraining $PRETRAIN_CONFIG (seed $SEED) -> $WORK/pretrain"
+  "$PY" tools/train.py "$PRETRAIN_CONFIG" --work-dir "$WORK/pretrain" "${AMP[@]}" \
+    --cfg-options randomness.seed="$SEED" "${PRETRAIN_OPTIONS[@]}"
+  PRETRAINED="$WORK/pretrain/$(xargs basename < "$WORK/pretrain/last_checkpoint")"
+  # the detector's backbone starts from the pretrained classifier
+  DET_OPTIONS=(model.backbone.init_cfg.checkpoint="$PRETRAINED" "${DET_OPTIONS[@]}")
+  echo "== 3/4 fine-tuning $DET_CONFIG from $PRETRAINED (seed $SEED) -> $WORK/retinanet"
 fi
-
-WORK="${MAIN_JOB_WORK_DIR:-work_dirs/main_job}"
-PRETRAIN_CONFIG=configs/toy/hatnet_tiny_in1k_toy.py
-DET_CONFIG=configs/toy/retinanet_hatnet_tiny_toy_finetune.py
-
-# image counts and sizes of the toy sets (the detector's set: objects of
-# 20-50% of the shorter side, see the fine-tuning config); --quick shrinks them
-# and the schedules
-IMAGENET_SIZES=(--train 512 --val 64 --size 128)
-COCO_SIZES=(--train 256 --val 128 --size 160 --object-size 0.2 0.5)
-PRETRAIN_OPTIONS=()
-DET_OPTIONS=()
-TEST_OPTIONS=()
-if [ "$QUICK" = 1 ]; then
-  IMAGENET_SIZES=(--train 16 --val 4 --size 64)
-  COCO_SIZES=(--train 8 --val 4 --size 96 --object-size 0.2 0.5)
-  PRETRAIN_OPTIONS=(train_cfg.max_epochs=3 train_cfg.val_interval=3)  # warm-up ends in epoch 2
-  DET_OPTIONS=(train_cfg.max_epochs=1 train_cfg.val_interval=1 param_scheduler.0.end=2 model.test_cfg.score_thr=0.0)
-  # a detector trained for two iterations scores every box below 0.05
-  TEST_OPTIONS=(--cfg-options model.test_cfg.score_thr=0.0)
-fi
-
-echo "== 1/4 toy data -> data/toy_imagenet, data/toy_coco"
-"$PY" tools/dataset_converters/make_toy_data.py imagenet data/toy_imagenet \
-  "${IMAGENET_SIZES[@]}" --overwrite
-"$PY" tools/dataset_converters/make_toy_data.py coco data/toy_coco \
-  "${COCO_SIZES[@]}" --overwrite
-
-rm -rf "$WORK"
-echo "== 2/4 pretraining $PRETRAIN_CONFIG (seed $SEED) -> $WORK/pretrain"
-"$PY" tools/train.py "$PRETRAIN_CONFIG" --work-dir "$WORK/pretrain" "${AMP[@]}" \
-  --cfg-options randomness.seed="$SEED" "${PRETRAIN_OPTIONS[@]}"
-PRETRAINED="$WORK/pretrain/$(xargs basename < "$WORK/pretrain/last_checkpoint")"
-
-echo "== 3/4 fine-tuning $DET_CONFIG from $PRETRAINED (seed $SEED) -> $WORK/retinanet"
 "$PY" tools/train.py "$DET_CONFIG" --work-dir "$WORK/retinanet" "${AMP[@]}" \
-  --cfg-options randomness.seed="$SEED" \
-  model.backbone.init_cfg.checkpoint="$PRETRAINED" "${DET_OPTIONS[@]}" "${EXTRA[@]}"
+  --cfg-options randomness.seed="$SEED" "${DET_OPTIONS[@]}" "${EXTRA[@]}"
 CKPT="$WORK/retinanet/$(xargs basename < "$WORK/retinanet/last_checkpoint")"
 
-echo "== 4/4 evaluating $CKPT"
+echo "== $STEPS/$STEPS evaluating $CKPT"
 "$PY" tools/test.py "$DET_CONFIG" "$CKPT" --work-dir "$WORK/test" --show-dir vis "${AMP[@]}" \
   "${TEST_OPTIONS[@]}"
 
 echo
-echo "== Summary (seed $SEED${AMP[@]+, mixed precision}, $(( $(date +%s) - START )) s after the install)"
+echo "== Summary (${JOB}seed $SEED${AMP[@]+, mixed precision}, $(( $(date +%s) - START )) s after the install)"
 "$PY" tools/analysis/summarize_test.py "$WORK/test" --images 6
-echo "pretraining: $WORK/pretrain (checkpoint $PRETRAINED)"
+if [ "$CROWNS" = 1 ]; then
+  echo "data:        data/crowns"
+else
+  echo "pretraining: $WORK/pretrain (checkpoint $PRETRAINED)"
+fi
 echo "detector:    $WORK/retinanet (checkpoint $CKPT)"
